@@ -61,8 +61,10 @@ SYSTEMD_RUN_FLAGS = [
     "--tmpfs", "/run/lock",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 ]
-# Docker-in-Docker nodes also manage iptables and overlay network namespaces.
-NODE_RUN_FLAGS = ["--cap-add", "NET_ADMIN"]
+# Docker-in-Docker nodes also manage iptables and overlay network namespaces
+# (NET_ADMIN); `docker exec` into a nested container whose user is not root
+# must open that process's namespaces, which needs SYS_PTRACE.
+NODE_RUN_FLAGS = ["--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE"]
 
 
 def log(msg: str) -> None:
@@ -334,6 +336,21 @@ def down() -> None:
     log(f"removed {len(ids)} lab containers")
 
 
+def info(inventory: Path) -> None:
+    """How to reach what the lab runs (grows with the platform)."""
+    hosts = lab_hosts(inventory)
+    print("\ntwinhub lab: hosts (docker exec -it NAME bash)")
+    for name, hvars in hosts.items():
+        cname = hvars.get("ansible_host", name)
+        state = "running" if container_running(cname) else "not running"
+        print(f"  {name:10s} {cname:24s} {state}")
+    managers = [h for h, v in hosts.items() if v.get("lab_image") == "lab-node"]
+    if managers:
+        first = hosts[managers[0]].get("ansible_host", managers[0])
+        print(f"\nSwarm: docker exec {first} docker node ls")
+    print("No JupyterHub is deployed yet: site.yml holds the base, engine and Swarm layers.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -343,6 +360,8 @@ def main() -> None:
     p_up = sub.add_parser("up")
     p_up.add_argument("--inventory", type=Path, default=ROOT / "inventories" / "lab")
     sub.add_parser("down")
+    p_info = sub.add_parser("info")
+    p_info.add_argument("--inventory", type=Path, default=ROOT / "inventories" / "lab")
     args = ap.parse_args()
 
     if args.cmd == "engine":
@@ -360,6 +379,8 @@ def main() -> None:
         up(args.inventory)
     elif args.cmd == "down":
         down()
+    elif args.cmd == "info":
+        info(args.inventory)
 
 
 if __name__ == "__main__":
