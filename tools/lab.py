@@ -53,13 +53,19 @@ LAB_LABEL = "io.twinhub.lab=1"
 # SYS_ADMIN for its mounts, host cgroups, tmpfs for /run. Molecule's shared
 # config (.config/molecule/config.yml) uses the same set.
 SYSTEMD_RUN_FLAGS = [
-    "--cap-add", "SYS_ADMIN",
-    "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined",
+    "--cap-add",
+    "SYS_ADMIN",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
     "--cgroupns=host",
-    "--tmpfs", "/run",
-    "--tmpfs", "/run/lock",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 ]
 # Docker-in-Docker nodes also manage iptables and overlay network namespaces
 # (NET_ADMIN); `docker exec` into a nested container whose user is not root
@@ -112,16 +118,14 @@ def apt_install(packages: list[str]) -> None:
         run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
-    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-        env=env, stdout=subprocess.DEVNULL)
+    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env, stdout=subprocess.DEVNULL)
 
 
 # --------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------
 def image_id(ref: str) -> str | None:
-    p = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref],
-                       capture_output=True, text=True)
+    p = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
     return p.stdout.strip() if p.returncode == 0 else None
 
 
@@ -140,8 +144,10 @@ def extra_ca_bytes() -> bytes:
     elif path.is_file():
         files = [path]
     else:
-        sys.exit(f"lab: TWINHUB_EXTRA_CA_CERTS={src!r} is neither a file nor a directory "
-                 "(expected a PEM bundle or a directory of .crt files)")
+        sys.exit(
+            f"lab: TWINHUB_EXTRA_CA_CERTS={src!r} is neither a file nor a directory "
+            "(expected a PEM bundle or a directory of .crt files)"
+        )
     return b"\n".join(f.read_bytes() for f in files)
 
 
@@ -165,14 +171,26 @@ def ensure_base() -> str:
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="twinhub-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        run(["debootstrap", "--variant=minbase", "--include=python3,ca-certificates",
-             "bookworm", str(rootfs), DEBIAN_MIRROR], stdout=subprocess.DEVNULL)
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,ca-certificates",
+                "bookworm",
+                str(rootfs),
+                DEBIAN_MIRROR,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         # debootstrap leaves the host's resolver and apt caches behind.
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        run(["docker", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_TAG],
-            stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        run(
+            ["docker", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_TAG],
+            stdin=tar.stdout,
+            stdout=subprocess.DEVNULL,
+        )
         tar.wait()
     log(f"base built offline in {time.monotonic() - t0:.0f}s")
     return BASE_TAG
@@ -274,8 +292,7 @@ def lab_hosts(inventory: Path) -> dict[str, dict]:
 
 
 def container_running(name: str) -> bool:
-    p = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name],
-                       capture_output=True, text=True)
+    p = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True)
     return p.stdout.strip() == "true"
 
 
@@ -283,26 +300,39 @@ def up(inventory: Path) -> None:
     tags = image_tags(build=True)
     save_archives(tags, ["probe"])
     hosts = lab_hosts(inventory)
-    if subprocess.run(["docker", "network", "inspect", LAB_NETWORK],
-                      capture_output=True).returncode != 0:
-        run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK],
-            stdout=subprocess.DEVNULL)
+    if subprocess.run(["docker", "network", "inspect", LAB_NETWORK], capture_output=True).returncode != 0:
+        run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], stdout=subprocess.DEVNULL)
     started = []
     for name, hvars in hosts.items():
         cname = hvars.get("ansible_host", name)
         kind = hvars.get("lab_image", "lab-host")
         image = tags[kind]
         if container_running(cname):
-            current = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", cname],
-                                     capture_output=True, text=True).stdout.strip()
+            current = subprocess.run(
+                ["docker", "inspect", "-f", "{{.Config.Image}}", cname], capture_output=True, text=True
+            ).stdout.strip()
             if current == image:
                 continue
             log(f"{cname}: image changed ({current} -> {image}); recreating")
         subprocess.run(["docker", "rm", "-f", "-v", cname], capture_output=True)
-        cmd = ["docker", "run", "-d", "--name", cname, "--hostname", name,
-               "--network", LAB_NETWORK, "--label", LAB_LABEL,
-               *SYSTEMD_RUN_FLAGS,
-               "-v", f"{CACHE_DIR / 'images'}:/opt/twinhub/images:ro"]
+        # A new container is a new host: forget Ansible's cached facts of it.
+        (CACHE_DIR / "facts" / name).unlink(missing_ok=True)
+        cmd = [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            cname,
+            "--hostname",
+            name,
+            "--network",
+            LAB_NETWORK,
+            "--label",
+            LAB_LABEL,
+            *SYSTEMD_RUN_FLAGS,
+            "-v",
+            f"{CACHE_DIR / 'images'}:/opt/twinhub/images:ro",
+        ]
         if kind == "lab-node":
             cmd += NODE_RUN_FLAGS
         cmd += [image, "/sbin/init"]
@@ -317,8 +347,7 @@ def wait_systemd(cname: str, timeout: int = 60) -> None:
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
-        p = subprocess.run(["docker", "exec", cname, "systemctl", "is-system-running"],
-                           capture_output=True, text=True)
+        p = subprocess.run(["docker", "exec", cname, "systemctl", "is-system-running"], capture_output=True, text=True)
         state = p.stdout.strip()
         if state in ("running", "degraded"):
             return
@@ -327,8 +356,9 @@ def wait_systemd(cname: str, timeout: int = 60) -> None:
 
 
 def down() -> None:
-    p = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"],
-                       capture_output=True, text=True, check=True)
+    p = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True
+    )
     ids = p.stdout.split()
     if ids:
         run(["docker", "rm", "-f", "-v", *ids], stdout=subprocess.DEVNULL)

@@ -35,9 +35,7 @@ def test_bridge_networks_come_from_the_pool(host):
     host.run("docker network rm twinhub-pool-check")
     host.check_output("docker network create twinhub-pool-check")
     try:
-        subnet = host.check_output(
-            "docker network inspect -f '{{(index .IPAM.Config 0).Subnet}}' twinhub-pool-check"
-        )
+        subnet = host.check_output("docker network inspect -f '{{(index .IPAM.Config 0).Subnet}}' twinhub-pool-check")
     finally:
         host.run("docker network rm twinhub-pool-check")
     assert subnet.startswith("10.231."), subnet

@@ -1,12 +1,14 @@
 """A real three-worker Swarm: membership, labels, drain, overlay traffic."""
 
 import json
+import os
 import time
 
 import pytest
 import testinfra
 
-testinfra_hosts = ["ansible://manager-1?ansible_inventory=" + __import__("os").environ["MOLECULE_INVENTORY_FILE"]]
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+testinfra_hosts = [f"ansible://manager-1?ansible_inventory={INVENTORY}"]
 
 SERVICE = "twinhub-overlay-check"
 
@@ -51,7 +53,7 @@ def test_notebook_network_is_an_attachable_overlay(host):
 
 @pytest.fixture(scope="module")
 def service(host):
-    image = __import__("os").environ["TWINHUB_IMAGE_PROBE"]
+    image = os.environ["TWINHUB_IMAGE_PROBE"]
     host.run(f"docker service rm {SERVICE}")
     # Each task serves its own hostname; one task per node, workers only.
     host.check_output(
@@ -63,9 +65,7 @@ def service(host):
     deadline = time.monotonic() + 90
     tasks = []
     while time.monotonic() < deadline:
-        out = host.check_output(
-            f"docker service ps {SERVICE} --filter desired-state=running --format '{{{{json .}}}}'"
-        )
+        out = host.check_output(f"docker service ps {SERVICE} --filter desired-state=running --format '{{{{json .}}}}'")
         tasks = [json.loads(line) for line in out.splitlines()]
         if len(tasks) == 2 and all(t["CurrentState"].startswith("Running") for t in tasks):
             break
@@ -85,9 +85,8 @@ def task_container(worker):
 
 
 def test_tasks_reach_each_other_over_the_overlay(service):
-    inventory = __import__("os").environ["MOLECULE_INVENTORY_FILE"]
-    w1 = testinfra.get_host(f"ansible://worker-1?ansible_inventory={inventory}")
-    w2 = testinfra.get_host(f"ansible://worker-2?ansible_inventory={inventory}")
+    w1 = testinfra.get_host(f"ansible://worker-1?ansible_inventory={INVENTORY}")
+    w2 = testinfra.get_host(f"ansible://worker-2?ansible_inventory={INVENTORY}")
     c1, c2 = task_container(w1), task_container(w2)
     # Task IPs on the notebook network, then a request each way.
     ip2 = w2.check_output(
@@ -102,4 +101,5 @@ def test_tasks_reach_each_other_over_the_overlay(service):
     assert w2.check_output(f"docker exec {c2} timeout 5 wget -qO- http://{ip1}:8080/index.html") == name1
     # Swarm's DNS knows both tasks by the service name.
     resolved = w1.check_output(f"docker exec {c1} nslookup tasks.{SERVICE}")
-    assert ip1 in resolved and ip2 in resolved
+    assert ip1 in resolved
+    assert ip2 in resolved

@@ -1,0 +1,74 @@
+"""Every role documents every variable: argument_specs and defaults agree.
+
+The same check prometheus-community/ansible runs in CI, plus what twinhub
+adds: the validate entry point equals main, each role has a Molecule
+scenario and a validate task file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_match_defaults(role):
+    defaults = load(ROOT / "roles" / role / "defaults" / "main.yml")
+    specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    options = specs["main"]["options"]
+    assert sorted(options) == sorted(defaults), (
+        f"{role}: only in defaults {sorted(set(defaults) - set(options))}, "
+        f"only in argument_specs {sorted(set(options) - set(defaults))}"
+    )
+    for name, spec in options.items():
+        assert spec.get("description"), f"{role}: {name} has no description"
+        assert spec.get("default") == defaults[name], f"{role}: default of {name} differs"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_variables_are_prefixed_with_the_role_name(role):
+    defaults = load(ROOT / "roles" / role / "defaults" / "main.yml")
+    assert all(k.startswith(f"{role}_") for k in defaults), sorted(defaults)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_validate_entry_point_checks_the_same_options(role):
+    specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    assert specs.get("validate") == specs["main"]
+    assert (ROOT / "roles" / role / "tasks" / "validate.yml").exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_a_molecule_scenario_with_tests(role):
+    scenario = ROOT / "molecule" / role
+    assert (scenario / "molecule.yml").exists()
+    assert list((scenario / "tests").glob("test_*.py")), f"{role}: no testinfra tests"
+
+
+def test_every_role_is_validated_by_the_validate_playbook():
+    text = (ROOT / "playbooks" / "validate.yml").read_text()
+    for role in ROLES:
+        assert f"name: {role}\n" in text, f"playbooks/validate.yml does not validate {role}"
+
+
+def test_site_validates_before_anything_else():
+    site = load(ROOT / "playbooks" / "site.yml")
+    assert site[0]["ansible.builtin.import_playbook"] == "validate.yml"
+    validate = load(ROOT / "playbooks" / "validate.yml")
+    assert all(play.get("any_errors_fatal") is True for play in validate)
+
+
+def test_variable_reference_is_current():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,136 @@
+"""Bad inventories fail in playbooks/validate.yml, before any host changes.
+
+site.yml runs in check mode against a throwaway container: if validation
+ever let a bad inventory through, the run would go on to later plays (and
+the test fails on that), but check mode keeps even that from changing it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from support import ansible_playbook, image
+
+LATER_PLAY = "PLAY [Base configuration of every host]"
+
+
+def start_container(extra: list[str]) -> str:
+    name = f"twinhub-validate-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "io.twinhub.test=1",
+            *extra,
+            image("lab-host"),
+            "sleep",
+            "600",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return name
+
+
+@pytest.fixture(scope="module")
+def target():
+    name = start_container([])
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def bullseye_target(tmp_path_factory):
+    """A host that says it is Debian 11, which twinhub does not support."""
+    d = tmp_path_factory.mktemp("bullseye")
+    (d / "os-release").write_text(
+        'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nNAME="Debian GNU/Linux"\nVERSION_ID="11"\n'
+        'VERSION="11 (bullseye)"\nVERSION_CODENAME=bullseye\nID=debian\n'
+    )
+    (d / "debian_version").write_text("11.9\n")
+    name = start_container(
+        ["-v", f"{d}/os-release:/usr/lib/os-release:ro", "-v", f"{d}/debian_version:/etc/debian_version:ro"]
+    )
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def inventory(tmp_path: Path, container: str, groups: dict[str, list[str]], hostvars=None) -> Path:
+    """An inventory whose hosts all live in one container."""
+    hostvars = hostvars or {}
+    children = {
+        g: {"hosts": {h: {"ansible_host": container, **hostvars.get(h, {})} for h in hosts}}
+        for g, hosts in groups.items()
+    }
+    data = {"all": {"vars": {"ansible_connection": "community.docker.docker"}, "children": children}}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_site(inv: Path) -> subprocess.CompletedProcess:
+    return ansible_playbook("-i", str(inv), "playbooks/site.yml", "--check")
+
+
+def assert_stopped_in_validation(result: subprocess.CompletedProcess, *needles: str) -> str:
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert LATER_PLAY not in out, "validation let the run go on:\n" + out
+    for needle in needles:
+        assert needle in out, f"{needle!r} not in output:\n{out}"
+    return out
+
+
+def test_valid_inventory_passes_validation(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_managers": ["m1"], "swarm_workers": ["w1", "w2"]})
+    result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workers_without_a_manager(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_workers": ["w1", "w2"]})
+    assert_stopped_in_validation(run_site(inv), "swarm_managers", "needs at least one manager", "w1, w2")
+
+
+def test_even_number_of_managers(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_managers": ["m1", "m2"], "swarm_workers": ["w1"]})
+    assert_stopped_in_validation(run_site(inv), "has 2 managers", "expected an odd number")
+
+
+def test_wrong_variable_type(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_managers": ["m1"]}, {"m1": {"docker_log_max_file": "many"}})
+    assert_stopped_in_validation(run_site(inv), "docker_log_max_file", "int")
+
+
+def test_value_not_among_choices(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_managers": ["m1"]}, {"m1": {"docker_source": "snap"}})
+    assert_stopped_in_validation(run_site(inv), "docker_source", "distro, upstream")
+
+
+def test_live_restore_on_a_swarm_node(tmp_path, target):
+    inv = inventory(tmp_path, target, {"swarm_managers": ["m1"]}, {"m1": {"docker_live_restore": True}})
+    assert_stopped_in_validation(run_site(inv), "docker_live_restore=true", "expected false")
+
+
+def test_unsupported_operating_system(tmp_path, bullseye_target):
+    inv = inventory(tmp_path, bullseye_target, {"proxy": ["p1"]})
+    assert_stopped_in_validation(run_site(inv), "p1 runs Debian 11", "ansible_distribution", '"Debian": ["12"]')
+
+
+def test_one_bad_host_stops_every_host(tmp_path, target, bullseye_target):
+    """any_errors_fatal: a good host is not touched when another is bad."""
+    inv = inventory(tmp_path, target, {"proxy": ["good"]})
+    data = yaml.safe_load(inv.read_text())
+    data["all"]["children"]["legacy"] = {"hosts": {"old": {"ansible_host": bullseye_target}}}
+    inv.write_text(yaml.safe_dump(data))
+    out = assert_stopped_in_validation(run_site(inv), "old runs Debian 11")
+    assert "Gathering Facts" in out
