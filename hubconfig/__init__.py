@@ -1,0 +1,1 @@
+"""twinhub's hub configuration: one platform config file -> JupyterHub traits."""

@@ -1,0 +1,232 @@
+"""Leader lock: run JupyterHub only while holding a PostgreSQL advisory lock.
+
+JupyterHub must own its database: two hubs on one database diverge. Both hub
+hosts run this supervisor; exactly one holds the lock and runs `jupyterhub`,
+the other waits. The lock lives on a dedicated database session, so:
+
+- if the active hub's process or host dies, PostgreSQL ends its session (at
+  once for a dead process; within the TCP keepalive window for a dead host,
+  set per session below) and releases the lock: the standby takes over;
+- if the active hub loses its session (network cut, backend terminated,
+  database restart), it stops its `jupyterhub` at once (fencing), since it can
+  no longer prove it is the only hub, and exits non-zero so systemd restarts
+  it as a standby.
+
+The child is tied to the supervisor with PR_SET_PDEATHSIG: if the supervisor
+is killed, the kernel kills the hub too, so a hub never outlives its lock.
+
+Usage:  python -m hubconfig.leader --db-url URL [--lock-key N] -- jupyterhub -f CONFIG
+The password may come from a file: --db-password-file (mode 0600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+
+log = logging.getLogger("twinhub.leader")
+
+# "twinhub" as an int8: the default key every twinhub hub pair agrees on.
+DEFAULT_LOCK_KEY = int.from_bytes(b"twinhub\0", "big") & 0x7FFFFFFFFFFFFFFF
+PR_SET_PDEATHSIG = 1
+
+EXIT_FENCED = 75  # EX_TEMPFAIL: lost the database session; systemd restarts us
+
+
+@dataclass(frozen=True)
+class LeaderSettings:
+    db_url: str
+    lock_key: int = DEFAULT_LOCK_KEY
+    # How often the holder proves its session is alive, and how long one
+    # check may take before the hub is fenced.
+    check_interval: float = 0.5
+    check_timeout: float = 2.0
+    # How often a standby retries the lock.
+    retry_interval: float = 0.2
+    # Server-side keepalives for this session: a dead host's session (and so
+    # the lock) is dropped after about idle + interval * count seconds.
+    keepalive_idle: int = 2
+    keepalive_interval: int = 1
+    keepalive_count: int = 2
+    # Grace period for the hub after SIGTERM before SIGKILL.
+    stop_grace: float = 10.0
+
+
+def connect(settings: LeaderSettings) -> psycopg.Connection:
+    conn = psycopg.connect(
+        settings.db_url,
+        autocommit=True,
+        connect_timeout=max(1, int(settings.check_timeout)),
+        application_name="twinhub-leader",
+        keepalives=1,
+        keepalives_idle=settings.keepalive_idle,
+        keepalives_interval=settings.keepalive_interval,
+        keepalives_count=settings.keepalive_count,
+    )
+    with conn.cursor() as cur:
+        # The server side of the same idea: PostgreSQL notices a vanished
+        # client (and frees its lock) after a few seconds, not hours.
+        cur.execute(f"SET tcp_keepalives_idle = {int(settings.keepalive_idle)}")
+        cur.execute(f"SET tcp_keepalives_interval = {int(settings.keepalive_interval)}")
+        cur.execute(f"SET tcp_keepalives_count = {int(settings.keepalive_count)}")
+        cur.execute(f"SET statement_timeout = {int(settings.check_timeout * 1000)}")
+    return conn
+
+
+def try_lock(conn: psycopg.Connection, key: int) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def still_holds(conn: psycopg.Connection, key: int) -> bool:
+    """True while this session is alive and holds the lock."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (key,),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0] == 1)
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    # The parent may have died between fork and prctl.
+    if os.getppid() == 1:
+        os._exit(EXIT_FENCED)
+
+
+class Supervisor:
+    def __init__(self, settings: LeaderSettings, command: Sequence[str]):
+        self.settings = settings
+        self.command = list(command)
+        self.child: subprocess.Popen | None = None
+        self.stopping = False
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.stopping = True
+        if self.child and self.child.poll() is None:
+            self.child.send_signal(signum)
+
+    def acquire(self) -> psycopg.Connection:
+        """Block until this process holds the lock; return its session."""
+        announced = False
+        while not self.stopping:
+            try:
+                conn = connect(self.settings)
+            except psycopg.OperationalError as exc:
+                log.warning("database unreachable, retrying: %s", exc)
+                time.sleep(max(self.settings.retry_interval, 1.0))
+                continue
+            try:
+                while not self.stopping:
+                    if try_lock(conn, self.settings.lock_key):
+                        log.info("leader lock %s acquired: this hub is active", self.settings.lock_key)
+                        return conn
+                    if not announced:
+                        log.info("leader lock %s held elsewhere: standing by", self.settings.lock_key)
+                        announced = True
+                    time.sleep(self.settings.retry_interval)
+            except psycopg.Error as exc:
+                log.warning("lost the database session while standing by: %s", exc)
+                conn.close()
+        raise SystemExit(0)
+
+    def fence(self) -> None:
+        """Stop the hub now: it can no longer prove it is the only one."""
+        if self.child and self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+
+    def stop_child(self) -> int:
+        assert self.child is not None
+        if self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(self.settings.stop_grace)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+        return self.child.wait()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        conn = self.acquire()
+        # preexec_fn is safe here: the supervisor runs no other threads.
+        self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent)
+        log.info("started %s (pid %s)", self.command[0], self.child.pid)
+        try:
+            while True:
+                rc = self.child.poll()
+                if rc is not None:
+                    log.info("%s exited with %s; releasing the lock", self.command[0], rc)
+                    return rc
+                if self.stopping:
+                    return self.stop_child()
+                try:
+                    if not still_holds(conn, self.settings.lock_key):
+                        raise psycopg.OperationalError("advisory lock no longer held")
+                except psycopg.Error as exc:
+                    log.error("lost the leader lock (%s): fencing this hub", exc)
+                    self.fence()
+                    return EXIT_FENCED
+                time.sleep(self.settings.check_interval)
+        finally:
+            conn.close()
+
+
+def db_url_with_password(url: str, password_file: str | None) -> str:
+    if not password_file:
+        return url
+    mode = os.stat(password_file).st_mode & 0o777
+    if mode & 0o077:
+        raise SystemExit(f"leader: {password_file} has mode {mode:04o}; expected 0600 (owner only)")
+    with open(password_file) as f:
+        password = f.read().strip()
+    return psycopg.conninfo.make_conninfo(url, password=password)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        raise SystemExit("usage: python -m hubconfig.leader [options] -- COMMAND [ARGS...]")
+    split = argv.index("--")
+    ap = argparse.ArgumentParser(prog="python -m hubconfig.leader")
+    ap.add_argument("--db-url", default=os.environ.get("TWINHUB_LEADER_DB_URL"), required=False)
+    ap.add_argument("--db-password-file", default=os.environ.get("TWINHUB_LEADER_DB_PASSWORD_FILE"))
+    ap.add_argument("--lock-key", type=int, default=int(os.environ.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY)))
+    ap.add_argument("--check-interval", type=float, default=0.5)
+    ap.add_argument("--retry-interval", type=float, default=0.2)
+    args = ap.parse_args(argv[:split])
+    command = argv[split + 1 :]
+    if not args.db_url:
+        raise SystemExit("leader: --db-url (or TWINHUB_LEADER_DB_URL) is required")
+    if not command:
+        raise SystemExit("leader: no command after --")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = LeaderSettings(
+        db_url=db_url_with_password(args.db_url, args.db_password_file),
+        lock_key=args.lock_key,
+        check_interval=args.check_interval,
+        retry_interval=args.retry_interval,
+    )
+    return Supervisor(settings, command).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The leader supervisor against a real PostgreSQL: one hub at a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from hubconfig.leader import EXIT_FENCED
+
+# Stands in for `jupyterhub`: records that it runs, then waits to be stopped.
+FAKE_HUB = r"""
+import os, signal, sys, time
+path = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+with open(path, "w") as f:
+    f.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def start(db_url: str, marker: Path, key: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hubconfig.leader", "--db-url", db_url, "--lock-key", str(key),
+         "--check-interval", "0.2", "--retry-interval", "0.1",
+         "--", sys.executable, "-c", FAKE_HUB, str(marker)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout: float) -> float:
+    """Seconds until predicate() is true; fails after timeout."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def leader_sessions(db_url: str, key: int) -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (key,),
+        ).fetchone()
+    return row[0]
+
+
+@pytest.fixture
+def key(request) -> int:
+    # A lock key per test, so tests cannot see each other's hubs.
+    return 4242000 + abs(hash(request.node.name)) % 100000
+
+
+@pytest.fixture
+def procs():
+    started: list[subprocess.Popen] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_path, key, procs):
+    a_marker, b_marker = tmp_path / "a", tmp_path / "b"
+    a = start(postgres, a_marker, key)
+    procs.append(a)
+    wait_for(a_marker.exists, 10)
+    b = start(postgres, b_marker, key)
+    procs.append(b)
+    time.sleep(1.5)
+    assert not b_marker.exists(), "the standby started a hub while the lock was held"
+    assert leader_sessions(postgres, key) == 1
+
+    a_hub = int(a_marker.read_text())
+    a.kill()  # the active supervisor dies without any clean-up
+    takeover = wait_for(b_marker.exists, 5)
+    assert takeover < 1.0, f"takeover took {takeover:.2f}s"
+    # PDEATHSIG: the old hub died with its supervisor, never two hubs.
+    wait_for(lambda: not pid_alive(a_hub), 2)
+    assert leader_sessions(postgres, key) == 1
+
+
+def test_holder_is_fenced_when_its_session_is_killed(postgres, tmp_path, key, procs):
+    marker = tmp_path / "a"
+    a = start(postgres, marker, key)
+    procs.append(a)
+    wait_for(marker.exists, 10)
+    hub = int(marker.read_text())
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (key,),
+        )
+    fenced = wait_for(lambda: not pid_alive(hub), 3)
+    assert a.wait(5) == EXIT_FENCED
+    assert fenced < 1.5, f"fencing took {fenced:.2f}s"
+    assert "fencing this hub" in a.stdout.read()
+
+
+def test_sigterm_stops_the_hub_and_releases_the_lock(postgres, tmp_path, key, procs):
+    marker = tmp_path / "a"
+    a = start(postgres, marker, key)
+    procs.append(a)
+    wait_for(marker.exists, 10)
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(10) == 0  # the hub's own exit code, passed through
+    wait_for(lambda: leader_sessions(postgres, key) == 0, 3)
+
+
+def test_password_file_must_be_private(tmp_path):
+    from hubconfig.leader import db_url_with_password
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    with pytest.raises(SystemExit, match="mode 0644; expected 0600"):
+        db_url_with_password("postgresql://hub@db/hub", str(secret))
+    secret.chmod(0o600)
+    assert "password=s3cret" in db_url_with_password("postgresql://hub@db/hub", str(secret))
