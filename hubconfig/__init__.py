@@ -1,1 +1,41 @@
-"""twinhub's hub configuration: one platform config file -> JupyterHub traits."""
+"""twinhub's hub configuration: one platform config file -> JupyterHub traits.
+
+In jupyterhub_config.py (the hub image ships hubconfig/jupyterhub_config.py):
+
+    from hubconfig import configure
+    configure(get_config())
+
+Each module sets the traits of one concern; schema.py validates the file
+first, and a bad file stops the hub with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hubconfig import auth, hub, services, spawner, storage
+from hubconfig.schema import PlatformConfigError, load
+
+DEFAULT_PATH = "/etc/twinhub/platform.yaml"
+MODULES = (hub, auth, spawner, storage, services)
+EX_CONFIG = 78
+
+__all__ = ["PlatformConfigError", "configure", "load"]
+
+
+def configure(c: Any, path: str | Path | None = None) -> dict[str, Any]:
+    """Validate the platform config and set c's traits from it."""
+    path = path or os.environ.get("TWINHUB_PLATFORM_CONFIG", DEFAULT_PATH)
+    try:
+        cfg = load(path)
+        for module in MODULES:
+            module.apply(c, cfg)
+    except PlatformConfigError as exc:
+        # JupyterHub logs and ignores exceptions from its config file and
+        # would start on defaults: exit instead.
+        print(f"twinhub: refusing to start, bad platform config: {exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from exc
+    return cfg

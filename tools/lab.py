@@ -356,9 +356,7 @@ def wait_systemd(cname: str, timeout: int = 60) -> None:
 
 
 def down() -> None:
-    p = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True
-    )
+    p = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True)
     ids = p.stdout.split()
     if ids:
         run(["docker", "rm", "-f", "-v", *ids], stdout=subprocess.DEVNULL)

@@ -41,9 +41,7 @@ def test_second_site_run_changes_nothing():
     assert result.returncode == 0, out[-5000:]
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out, re.M)
     assert {host for host, *_ in recap} == MANAGERS | WORKERS | {"proxy"}, recap
-    assert all(changed == "0" and unreachable == "0" and failed == "0" for _, changed, unreachable, failed in recap), (
-        recap
-    )
+    assert all(changed == "0" and unreachable == "0" and failed == "0" for _, changed, unreachable, failed in recap), recap
 
 
 def test_swarm_survives_losing_a_hub_host():

@@ -70,7 +70,5 @@ def test_site_validates_before_anything_else():
 
 
 def test_variable_reference_is_current():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "docs.py"), "--check"], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

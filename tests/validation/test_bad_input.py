@@ -57,9 +57,7 @@ def bullseye_target(tmp_path_factory):
         'VERSION="11 (bullseye)"\nVERSION_CODENAME=bullseye\nID=debian\n'
     )
     (d / "debian_version").write_text("11.9\n")
-    name = start_container(
-        ["-v", f"{d}/os-release:/usr/lib/os-release:ro", "-v", f"{d}/debian_version:/etc/debian_version:ro"]
-    )
+    name = start_container(["-v", f"{d}/os-release:/usr/lib/os-release:ro", "-v", f"{d}/debian_version:/etc/debian_version:ro"])
     yield name
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
@@ -68,8 +66,7 @@ def inventory(tmp_path: Path, container: str, groups: dict[str, list[str]], host
     """An inventory whose hosts all live in one container."""
     hostvars = hostvars or {}
     children = {
-        g: {"hosts": {h: {"ansible_host": container, **hostvars.get(h, {})} for h in hosts}}
-        for g, hosts in groups.items()
+        g: {"hosts": {h: {"ansible_host": container, **hostvars.get(h, {})} for h in hosts}} for g, hosts in groups.items()
     }
     data = {"all": {"vars": {"ansible_connection": "community.docker.docker"}, "children": children}}
     path = tmp_path / "hosts.yml"

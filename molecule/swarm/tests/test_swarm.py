@@ -89,12 +89,8 @@ def test_tasks_reach_each_other_over_the_overlay(service):
     w2 = testinfra.get_host(f"ansible://worker-2?ansible_inventory={INVENTORY}")
     c1, c2 = task_container(w1), task_container(w2)
     # Task IPs on the notebook network, then a request each way.
-    ip2 = w2.check_output(
-        f"docker inspect -f '{{{{(index .NetworkSettings.Networks \"twinhub-notebooks\").IPAddress}}}}' {c2}"
-    )
-    ip1 = w1.check_output(
-        f"docker inspect -f '{{{{(index .NetworkSettings.Networks \"twinhub-notebooks\").IPAddress}}}}' {c1}"
-    )
+    ip2 = w2.check_output(f"docker inspect -f '{{{{(index .NetworkSettings.Networks \"twinhub-notebooks\").IPAddress}}}}' {c2}")
+    ip1 = w1.check_output(f"docker inspect -f '{{{{(index .NetworkSettings.Networks \"twinhub-notebooks\").IPAddress}}}}' {c1}")
     name1 = w1.check_output(f"docker exec {c1} hostname")
     name2 = w2.check_output(f"docker exec {c2} hostname")
     assert w1.check_output(f"docker exec {c1} timeout 5 wget -qO- http://{ip2}:8080/index.html") == name2

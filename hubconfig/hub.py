@@ -1,0 +1,57 @@
+"""The hub process itself: URLs, database, secrets, logging, server lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from hubconfig.secrets import export_env, read_secret, secret_path
+
+
+def db_url(cfg: dict[str, Any]) -> str:
+    """The SQLAlchemy URL: psycopg 3 driver, password from its secret file."""
+    url = make_url(cfg["hub"]["db_url"])
+    if url.drivername.startswith("postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    password_file = cfg["hub"]["db_password_file"]
+    if password_file:
+        url = url.set(password=read_secret(password_file, "hub.db_password_file"))
+    return url.render_as_string(hide_password=False)
+
+
+def apply(c: Any, cfg: dict[str, Any]) -> None:
+    hub = cfg["hub"]
+    c.JupyterHub.base_url = hub["base_url"]
+    c.JupyterHub.bind_url = hub["bind_url"]
+    c.JupyterHub.hub_bind_url = hub["hub_bind_url"]
+    if hub["hub_connect_url"]:
+        # Servers reach the hub API here; in failover mode an address that
+        # follows the active hub, never one hub host's own address.
+        c.JupyterHub.hub_connect_url = hub["hub_connect_url"]
+    c.JupyterHub.db_url = db_url(cfg)
+    # Servers keep running when the hub stops: the next hub (after a restart,
+    # a failover or a switch) adopts them.
+    c.JupyterHub.cleanup_servers = hub["cleanup_servers"]
+    c.JupyterHub.cleanup_proxy = hub["cleanup_servers"]
+
+    # Shared by both hubs of a pair, generated once by Ansible or Helm.
+    c.JupyterHub.cookie_secret_file = str(secret_path(cfg, "cookie_secret"))
+    read_secret(secret_path(cfg, "cookie_secret"), "hub.secrets_dir/cookie_secret")
+    export_env("JUPYTERHUB_CRYPT_KEY", read_secret(secret_path(cfg, "crypt_key"), "hub.secrets_dir/crypt_key"))
+    c.ConfigurableHTTPProxy.auth_token = read_secret(secret_path(cfg, "proxy_token"), "hub.secrets_dir/proxy_token")
+    c.ConfigurableHTTPProxy.api_url = hub["proxy_api_url"]
+    c.ConfigurableHTTPProxy.should_start = not hub["proxy_external"]
+
+    c.JupyterHub.log_level = hub["log_level"]
+    if hub["log_format"] == "json":
+        c.JupyterHub.logging_config = {
+            "formatters": {
+                "json": {
+                    "()": "pythonjsonlogger.json.JsonFormatter",
+                    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                    "rename_fields": {"asctime": "@timestamp", "levelname": "log.level", "name": "log.logger"},
+                }
+            },
+            "handlers": {"console": {"formatter": "json"}},
+        }

@@ -1,0 +1,254 @@
+"""The platform config: its JSON Schema, defaults and validation.
+
+One YAML file (rendered by Ansible from the inventory, or by Helm from
+values.yaml) describes the platform; everything else reads it. Unknown keys
+are errors, and an error names the key path, the bad value and what is
+expected.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SIZE = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?[KMGT]?$", "description": "a size like 512M or 2G"}
+NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", "description": "a lowercase DNS label"}
+PATH = {"type": "string", "pattern": r"^/", "description": "an absolute path"}
+OPT_PATH = {"type": "string", "pattern": r"^(/.*)?$", "description": "an absolute path, or empty"}
+URL = {"type": "string", "pattern": r"^https?://", "description": "an http(s):// URL"}
+OPT_URL = {"type": "string", "pattern": r"^(https?://.*)?$", "description": "an http(s):// URL, or empty"}
+USERS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "default": []}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """An object schema that refuses unknown keys."""
+    schema = {"type": "object", "additionalProperties": False, "properties": properties, "default": {}}
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+PROFILE = obj(
+    {
+        "display_name": {"type": "string", "minLength": 1},
+        "description": {"type": "string", "default": ""},
+        "image": {"type": "string", "minLength": 1, "description": "a key of spawner.images"},
+        "cpu_limit": {"type": "number", "exclusiveMinimum": 0, "default": 1},
+        "mem_limit": {**SIZE, "default": "2G"},
+        "environment": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
+    },
+    required=["display_name", "image"],
+)
+
+SCHEMA: dict[str, Any] = obj(
+    {
+        "environment": {"enum": ["production", "lab"], "default": "production"},
+        "hub": obj(
+            {
+                "base_url": {"type": "string", "pattern": "^/", "default": "/"},
+                "bind_url": {**URL, "default": "http://0.0.0.0:8000"},
+                "hub_bind_url": {**URL, "default": "http://0.0.0.0:8081"},
+                "hub_connect_url": {**OPT_URL, "default": ""},
+                "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", "default": "sqlite://"},
+                "db_password_file": {**OPT_PATH, "default": ""},
+                "secrets_dir": {**PATH, "default": "/etc/twinhub/secrets"},
+                "cleanup_servers": {"type": "boolean", "default": False},
+                "log_format": {"enum": ["json", "text"], "default": "json"},
+                "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
+                "proxy_api_url": {**URL, "default": "http://127.0.0.1:8001"},
+                "proxy_external": {"type": "boolean", "default": False},
+            }
+        ),
+        "auth": obj(
+            {
+                "type": {"enum": ["dummy", "pam", "ldap", "oidc"], "default": "pam"},
+                "admin_users": USERS,
+                "allowed_users": USERS,
+                "allowed_groups": USERS,
+                "dummy": obj({"password_file": {**OPT_PATH, "default": ""}}),
+                "ldap": obj(
+                    {
+                        "server_address": {"type": "string", "default": ""},
+                        "server_port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 636},
+                        "use_ssl": {"type": "boolean", "default": True},
+                        "bind_dn_template": {"type": "array", "items": {"type": "string"}, "default": []},
+                        "user_search_base": {"type": "string", "default": ""},
+                        "user_attribute": {"type": "string", "default": "uid"},
+                        "lookup_dn": {"type": "boolean", "default": False},
+                    }
+                ),
+                "oidc": obj(
+                    {
+                        "client_id": {"type": "string", "default": ""},
+                        "client_secret_file": {**OPT_PATH, "default": ""},
+                        "authorize_url": {**OPT_URL, "default": ""},
+                        "token_url": {**OPT_URL, "default": ""},
+                        "userdata_url": {**OPT_URL, "default": ""},
+                        "callback_url": {**OPT_URL, "default": ""},
+                        "username_claim": {"type": "string", "default": "preferred_username"},
+                        "groups_claim": {"type": "string", "default": "groups"},
+                        "scope": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "default": ["openid", "profile", "email"],
+                        },
+                    }
+                ),
+            }
+        ),
+        "spawner": obj(
+            {
+                "type": {"enum": ["swarm", "docker", "kube", "local"], "default": "swarm"},
+                "images": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": {"type": "string", "minLength": 1},
+                    "description": "the image allow-list: name -> image reference",
+                    "default": {},
+                },
+                "profiles": {"type": "object", "minProperties": 1, "additionalProperties": PROFILE, "default": {}},
+                "default_profile": {"type": "string", "default": ""},
+                "notebook_uid": {"type": "integer", "minimum": 1, "default": 1000},
+                "notebook_gid": {"type": "integer", "minimum": 0, "default": 100},
+                "name_prefix": {**NAME, "default": "twinhub"},
+                "network": {"type": "string", "default": "twinhub-notebooks"},
+                "placement_constraints": {"type": "array", "items": {"type": "string"}, "default": []},
+                "environment": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
+                "start_timeout": {"type": "integer", "minimum": 5, "default": 120},
+                "http_timeout": {"type": "integer", "minimum": 5, "default": 60},
+                "poll_interval": {"type": "integer", "minimum": 1, "default": 10},
+                "pull_policy": {"enum": ["ifnotpresent", "always", "never"], "default": "ifnotpresent"},
+            },
+            required=["images", "profiles"],
+        ),
+        "storage": obj(
+            {
+                "home_host_path": {**PATH, "default": "/srv/twinhub/home/{username}"},
+                "home_mount_path": {**PATH, "default": "/home/jovyan"},
+                "shared_enabled": {"type": "boolean", "default": True},
+                "shared_host_path": {**PATH, "default": "/srv/twinhub/shared"},
+                "shared_mount_path": {**PATH, "default": "/home/jovyan/shared"},
+                "local_state_dir": {**PATH, "default": "/tmp/twinhub-state"},
+            }
+        ),
+        "services": obj(
+            {
+                "idle_culler": obj(
+                    {
+                        "enabled": {"type": "boolean", "default": True},
+                        "timeout": {"type": "integer", "minimum": 60, "default": 3600},
+                        "every": {"type": "integer", "minimum": 10, "default": 300},
+                    }
+                ),
+                "nbviewer": obj(
+                    {
+                        "enabled": {"type": "boolean", "default": False},
+                        "url": {**OPT_URL, "default": ""},
+                    }
+                ),
+                "metrics": obj({"authenticate": {"type": "boolean", "default": True}}),
+            }
+        ),
+    },
+    required=["spawner"],
+)
+
+
+class PlatformConfigError(ValueError):
+    """A platform config that twinhub refuses: names the key and what is expected."""
+
+
+def with_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Fill in the schema's defaults, recursively, without touching the input."""
+    if schema.get("type") != "object" or not isinstance(value, dict):
+        return value
+    out = copy.deepcopy(value)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if key in out:
+            out[key] = with_defaults(sub, out[key])
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(out) - set(schema.get("properties", {})):
+            out[key] = with_defaults(extra, out[key])
+    return out
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        return f"{path}: {error.message}; expected one of: {allowed}"
+    if error.validator == "enum":
+        return f"{path}: {error.instance!r} is not allowed; expected one of {error.validator_value}"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{path}: {error.instance!r} is not {error.schema['description']}"
+    if error.validator == "type":
+        return f"{path}: {error.instance!r} is not of type {error.validator_value}"
+    return f"{path}: {error.message}"
+
+
+def _check_references(cfg: dict[str, Any]) -> list[str]:
+    """Rules JSON Schema cannot say: cross-references and environment rules."""
+    problems = []
+    sp = cfg["spawner"]
+    for slug, profile in sp["profiles"].items():
+        if profile["image"] not in sp["images"]:
+            problems.append(
+                f"spawner.profiles.{slug}.image: {profile['image']!r} is not in the image allow-list; "
+                f"expected one of {sorted(sp['images'])}"
+            )
+    if sp["default_profile"] and sp["default_profile"] not in sp["profiles"]:
+        problems.append(
+            f"spawner.default_profile: {sp['default_profile']!r} is not a profile; expected one of {sorted(sp['profiles'])}"
+        )
+    production = cfg["environment"] == "production"
+    if production and cfg["auth"]["type"] == "dummy":
+        problems.append("auth.type: 'dummy' accepts a shared password; expected pam, ldap or oidc when environment is production")
+    if production and cfg["hub"]["db_url"].startswith("sqlite"):
+        problems.append("hub.db_url: SQLite is for the lab; expected a postgresql:// URL when environment is production")
+    if production and sp["type"] == "local":
+        problems.append("spawner.type: 'local' runs servers as hub processes; expected swarm, docker or kube in production")
+    auth = cfg["auth"]
+    if auth["type"] == "ldap" and not auth["ldap"]["server_address"]:
+        problems.append("auth.ldap.server_address: empty; expected the LDAP server's host name when auth.type is ldap")
+    if auth["type"] == "oidc":
+        for key in ("client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
+            if not auth["oidc"][key]:
+                problems.append(f"auth.oidc.{key}: empty; expected a value when auth.type is oidc")
+    nbviewer = cfg["services"]["nbviewer"]
+    if nbviewer["enabled"] and not nbviewer["url"]:
+        problems.append("services.nbviewer.url: empty; expected nbviewer's public URL when nbviewer is enabled")
+    return problems
+
+
+def validate(raw: Any, source: str = "platform config") -> dict[str, Any]:
+    """Validate a parsed config; return it with defaults filled in."""
+    if not isinstance(raw, dict):
+        raise PlatformConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise PlatformConfigError(f"{source}:\n  " + "\n  ".join(_describe(e) for e in errors))
+    cfg = with_defaults(SCHEMA, raw)
+    problems = _check_references(cfg)
+    if problems:
+        raise PlatformConfigError(f"{source}:\n  " + "\n  ".join(problems))
+    return cfg
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PlatformConfigError(f"{path}: no such file; expected the platform config rendered by Ansible or Helm") from None
+    except yaml.YAMLError as exc:
+        raise PlatformConfigError(f"{path}: not valid YAML: {exc}") from None
+    return validate(raw, str(path))

@@ -1,0 +1,58 @@
+"""Hub services: the idle culler, nbviewer, Prometheus metrics."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hubconfig.secrets import read_secret, secret_path
+
+
+def apply(c: Any, cfg: dict[str, Any]) -> None:
+    sv = cfg["services"]
+    services: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+
+    culler = sv["idle_culler"]
+    if culler["enabled"]:
+        services.append(
+            {
+                "name": "idle-culler",
+                "command": [
+                    sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={culler['timeout']}", f"--cull-every={culler['every']}",
+                ],
+            }
+        )  # fmt: skip
+        roles.append(
+            {
+                "name": "idle-culler",
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        )
+
+    nbviewer = sv["nbviewer"]
+    if nbviewer["enabled"]:
+        # External service on its own origin: hub cookies never reach it.
+        services.append(
+            {
+                "name": "nbviewer",
+                "url": nbviewer["url"],
+                "display": True,
+                "api_token": read_secret(secret_path(cfg, "nbviewer_token"), "hub.secrets_dir/nbviewer_token"),
+            }
+        )
+
+    c.JupyterHub.authenticate_prometheus = sv["metrics"]["authenticate"]
+    if sv["metrics"]["authenticate"]:
+        services.append(
+            {
+                "name": "prometheus",
+                "api_token": read_secret(secret_path(cfg, "prometheus_token"), "hub.secrets_dir/prometheus_token"),
+            }
+        )
+        roles.append({"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]})
+
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles

@@ -1,0 +1,146 @@
+"""Where and how users' servers run: Swarm, Docker, Kubernetes or local.
+
+Shared by every backend: the image allow-list (only images named in the
+config, never any pullable one), profiles picked on the spawn form (image,
+CPU, memory, environment), the notebook uid, names that keep two hub
+deployments apart, and timeouts tuned for fast spawns.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from tornado import web
+
+CLASSES = {
+    "swarm": "dockerspawner.SwarmSpawner",
+    "docker": "dockerspawner.DockerSpawner",
+    "kube": "kubespawner.KubeSpawner",
+    "local": "jupyterhub.spawner.SimpleLocalProcessSpawner",
+}
+
+
+def default_profile(sp: dict[str, Any]) -> str:
+    return sp["default_profile"] or next(iter(sp["profiles"]))
+
+
+def options_form(sp: dict[str, Any]) -> str:
+    """The spawn form: one radio button per profile."""
+    default = default_profile(sp)
+    rows = []
+    for slug, p in sp["profiles"].items():
+        checked = " checked" if slug == default else ""
+        label = html.escape(p["display_name"])
+        detail = html.escape(f"{p['cpu_limit']:g} CPU, {p['mem_limit']} memory. {p['description']}".strip())
+        rows.append(
+            f'<div class="radio"><label><input type="radio" name="profile" value="{html.escape(slug)}"{checked}>'
+            f" <strong>{label}</strong> <small>{detail}</small></label></div>"
+        )
+    return "\n".join(rows)
+
+
+def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
+    return {"profile": formdata.get("profile", [""])[0]}
+
+
+def profile_applier(sp: dict[str, Any]):
+    """Spawner.apply_user_options: a profile name in, spawner settings out.
+
+    user_options can come straight from the REST API: anything that is not
+    a known profile is refused with a 400 that lists the allowed ones.
+    """
+    profiles, images = sp["profiles"], sp["images"]
+
+    def apply_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
+        slug = (user_options or {}).get("profile") or default_profile(sp)
+        if set(user_options or {}) - {"profile"}:
+            raise web.HTTPError(400, f"unknown spawn options {sorted(set(user_options) - {'profile'})}; only 'profile'")
+        if slug not in profiles:
+            raise web.HTTPError(400, f"profile {slug!r} is not allowed; choose one of {sorted(profiles)}")
+        profile = profiles[slug]
+        spawner.image = images[profile["image"]]
+        spawner.cpu_limit = float(profile["cpu_limit"])
+        spawner.mem_limit = profile["mem_limit"]
+        spawner.environment = {**spawner.environment, **profile["environment"], "TWINHUB_PROFILE": slug}
+
+    return apply_user_options
+
+
+def apply(c: Any, cfg: dict[str, Any]) -> None:
+    sp = cfg["spawner"]
+    kind = sp["type"]
+    c.JupyterHub.spawner_class = CLASSES[kind]
+    c.Spawner.start_timeout = sp["start_timeout"]
+    c.Spawner.http_timeout = sp["http_timeout"]
+    c.Spawner.poll_interval = sp["poll_interval"]
+    c.Spawner.environment = dict(sp["environment"])
+    first = sp["profiles"][default_profile(sp)]
+    c.Spawner.cpu_limit = float(first["cpu_limit"])
+    c.Spawner.mem_limit = first["mem_limit"]
+
+    if kind == "kube":
+        _kube(c, sp)
+        return
+    c.Spawner.options_form = options_form(sp)
+    c.Spawner.options_from_form = options_from_form
+    c.Spawner.apply_user_options = profile_applier(sp)
+    if kind in ("docker", "swarm"):
+        _docker(c, sp, swarm=kind == "swarm")
+
+
+def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
+    user = f"{sp['notebook_uid']}:{sp['notebook_gid']}"
+    # DockerSpawner enforces the allow-list too, should user_options name an image.
+    c.DockerSpawner.allowed_images = dict(sp["images"])
+    c.DockerSpawner.image = sp["images"][sp["profiles"][default_profile(sp)]["image"]]
+    # Two independent hubs (staging) on one engine or Swarm never share names.
+    c.DockerSpawner.prefix = sp["name_prefix"]
+    c.DockerSpawner.name_template = "{prefix}-{username}--{servername}"
+    c.DockerSpawner.network_name = sp["network"]
+    c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.remove = True
+    c.DockerSpawner.pull_policy = sp["pull_policy"]
+    if swarm:
+        c.SwarmSpawner.extra_container_spec = {"user": user}
+        c.SwarmSpawner.extra_placement_spec = {"constraints": list(sp["placement_constraints"])}
+    else:
+        c.DockerSpawner.extra_create_kwargs = {"user": user}
+        c.DockerSpawner.extra_host_config = {
+            "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
+            "pids_limit": 4096,
+        }
+
+
+def _kube(c: Any, sp: dict[str, Any]) -> None:
+    images = sp["images"]
+    default = default_profile(sp)
+    c.KubeSpawner.profile_list = [
+        {
+            "display_name": p["display_name"],
+            "slug": slug,
+            "description": p["description"],
+            "default": slug == default,
+            "kubespawner_override": {
+                "image": images[p["image"]],
+                "cpu_limit": float(p["cpu_limit"]),
+                "mem_limit": p["mem_limit"],
+                "environment": {**p["environment"], "TWINHUB_PROFILE": slug},
+            },
+        }
+        for slug, p in sp["profiles"].items()
+    ]
+    c.KubeSpawner.image = images[sp["profiles"][default]["image"]]
+    c.KubeSpawner.pod_name_template = sp["name_prefix"] + "-{username}--{servername}"
+    c.KubeSpawner.uid = sp["notebook_uid"]
+    c.KubeSpawner.gid = sp["notebook_gid"]
+    c.KubeSpawner.fs_gid = sp["notebook_gid"]
+    c.KubeSpawner.allow_privilege_escalation = False
+    c.KubeSpawner.automount_service_account_token = False
+    c.KubeSpawner.container_security_context = {
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    c.KubeSpawner.image_pull_policy = {"ifnotpresent": "IfNotPresent", "always": "Always", "never": "Never"}[sp["pull_policy"]]

@@ -1,0 +1,428 @@
+"""hubconfig: the platform config in, JupyterHub traits out, bad input refused."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from traitlets.config import Config
+
+import hubconfig
+from hubconfig import schema
+from hubconfig.schema import SCHEMA, PlatformConfigError
+
+
+def write_secret(path: Path, value: str | None = None, mode: int = 0o600) -> Path:
+    path.write_text((value or secrets.token_hex(32)) + "\n")
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def secrets_dir(tmp_path) -> Path:
+    d = tmp_path / "secrets"
+    d.mkdir()
+    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token", "nbviewer_token", "client_secret"):
+        write_secret(d / name)
+    return d
+
+
+@pytest.fixture
+def base(secrets_dir) -> dict[str, Any]:
+    return {
+        "environment": "production",
+        "hub": {"db_url": "postgresql://hub@db.example.org:5432/hub", "secrets_dir": str(secrets_dir)},
+        "auth": {"type": "pam", "admin_users": ["ops"], "allowed_groups": ["jupyter"]},
+        "spawner": {
+            "type": "swarm",
+            "images": {"base": "registry.example.org/twinhub/notebook:1", "gpu": "registry.example.org/twinhub/gpu:1"},
+            "profiles": {
+                "small": {"display_name": "Small", "image": "base", "cpu_limit": 1, "mem_limit": "2G"},
+                "large": {"display_name": "Large", "image": "gpu", "cpu_limit": 4, "mem_limit": "16G"},
+            },
+        },
+    }
+
+
+def configured(cfg: dict[str, Any], tmp_path: Path) -> Config:
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    c = Config()
+    hubconfig.configure(c, path)
+    return c
+
+
+def refused(cfg: Any) -> str:
+    with pytest.raises(PlatformConfigError) as info:
+        schema.validate(cfg)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------- schema ---
+def test_minimal_config_gets_safe_defaults(base):
+    cfg = schema.validate(base)
+    assert cfg["hub"]["cleanup_servers"] is False
+    assert cfg["hub"]["log_format"] == "json"
+    assert cfg["services"]["metrics"]["authenticate"] is True
+    assert cfg["spawner"]["name_prefix"] == "twinhub"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needles"),
+    [
+        (lambda c: c.update(colour="blue"), ["(top level)", "'colour' was unexpected", "expected one of: auth, environment"]),
+        (lambda c: c["hub"].update(db_ulr="x"), ["hub:", "'db_ulr' was unexpected", "db_url"]),
+        (lambda c: c["spawner"].update(type="slurm"), ["spawner.type: 'slurm' is not allowed", "['swarm', 'docker', 'kube', 'local']"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(mem_limit="lots"), ["spawner.profiles.small.mem_limit: 'lots' is not a size like 512M or 2G"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(cpu_limit="two"), ["spawner.profiles.small.cpu_limit: 'two' is not of type number"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(image="cuda"), ["spawner.profiles.small.image: 'cuda' is not in the image allow-list", "['base', 'gpu']"]),
+        (lambda c: c["spawner"].update(default_profile="huge"), ["spawner.default_profile: 'huge' is not a profile", "['large', 'small']"]),
+        (lambda c: c["spawner"].update(images={}), ["spawner.images: {} should be non-empty"]),
+        (lambda c: c["spawner"].update(name_prefix="Twin_Hub"), ["spawner.name_prefix: 'Twin_Hub' is not a lowercase DNS label"]),
+        (lambda c: c["hub"].update(bind_url="0.0.0.0:8000"), ["hub.bind_url: '0.0.0.0:8000' is not an http(s):// URL"]),
+        (lambda c: c["hub"].update(secrets_dir="secrets"), ["hub.secrets_dir: 'secrets' is not an absolute path"]),
+        (lambda c: c["auth"].update(type="dummy"), ["auth.type: 'dummy'", "expected pam, ldap or oidc when environment is production"]),
+        (lambda c: c["hub"].update(db_url="sqlite:///jupyterhub.sqlite"), ["hub.db_url: SQLite is for the lab"]),
+        (lambda c: c["spawner"].update(type="local"), ["spawner.type: 'local'", "in production"]),
+        (lambda c: c["auth"].update(type="ldap"), ["auth.ldap.server_address: empty"]),
+        (lambda c: c["auth"].update(type="oidc"), ["auth.oidc.client_id: empty", "auth.oidc.token_url: empty"]),
+        (lambda c: c.update(services={"nbviewer": {"enabled": True}}), ["services.nbviewer.url: empty"]),
+        (lambda c: c["auth"].update(admin_users="ops"), ["auth.admin_users: 'ops' is not of type array"]),
+        (lambda c: c.pop("spawner"), ["'spawner' is a required property"]),
+    ],
+)  # fmt: skip
+def test_bad_config_names_the_key_and_what_is_expected(base, mutate, needles):
+    cfg = copy.deepcopy(base)
+    mutate(cfg)
+    message = refused(cfg)
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_not_a_mapping():
+    assert "expected a mapping at the top level, got list" in refused([1, 2])
+
+
+def test_missing_and_unparsable_files(tmp_path):
+    with pytest.raises(PlatformConfigError, match="no such file"):
+        schema.load(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spawner: [unclosed\n")
+    with pytest.raises(PlatformConfigError, match="not valid YAML"):
+        schema.load(bad)
+
+
+def test_hub_refuses_to_start_on_a_bad_config(base, tmp_path, capsys):
+    base["spawner"]["typo"] = 1
+    with pytest.raises(SystemExit) as info:
+        configured(base, tmp_path)
+    assert info.value.code == hubconfig.EX_CONFIG
+    assert "refusing to start" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- secrets ---
+@pytest.mark.parametrize("name", ["cookie_secret", "crypt_key", "proxy_token"])
+def test_secret_files_must_be_private(base, secrets_dir, tmp_path, name, capsys):
+    (secrets_dir / name).chmod(0o644)
+    with pytest.raises(SystemExit):
+        configured(base, tmp_path)
+    assert f"{name} has mode 0644; expected 0600" in capsys.readouterr().err
+
+
+def test_missing_secret_is_named(base, secrets_dir, tmp_path, capsys):
+    (secrets_dir / "proxy_token").unlink()
+    with pytest.raises(SystemExit):
+        configured(base, tmp_path)
+    assert "proxy_token does not exist" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------- hub ---
+def test_hub_traits(base, secrets_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY", raising=False)
+    password = write_secret(tmp_path / "db_password", "p@ss word")
+    base["hub"].update(db_password_file=str(password), hub_connect_url="http://hub-api.internal:8081")
+    c = configured(base, tmp_path)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(c.JupyterHub.db_url)
+    assert (url.drivername, url.username, url.password, url.host, url.database) == (
+        "postgresql+psycopg", "hub", "p@ss word", "db.example.org", "hub",
+    )  # fmt: skip
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.JupyterHub.hub_connect_url == "http://hub-api.internal:8081"
+    assert c.JupyterHub.cookie_secret_file == str(secrets_dir / "cookie_secret")
+    assert c.ConfigurableHTTPProxy.auth_token == (secrets_dir / "proxy_token").read_text().strip()
+    import os
+
+    assert os.environ["JUPYTERHUB_CRYPT_KEY"] == (secrets_dir / "crypt_key").read_text().strip()
+    assert c.JupyterHub.logging_config["formatters"]["json"]["()"] == "pythonjsonlogger.json.JsonFormatter"
+
+
+# ------------------------------------------------------------------- auth ---
+def test_no_open_sign_up(base, tmp_path):
+    c = configured(base, tmp_path)
+    assert c.Authenticator.allow_all is False
+    assert c.JupyterHub.authenticator_class == "jupyterhub.auth.PAMAuthenticator"
+    assert c.PAMAuthenticator.allowed_groups == {"jupyter"}
+    assert c.Authenticator.admin_users == {"ops"}
+
+
+def test_oidc_keeps_auth_state_and_reads_its_secret(base, secrets_dir, tmp_path):
+    base["auth"] = {
+        "type": "oidc",
+        "allowed_groups": ["collab-members"],
+        "oidc": {
+            "client_id": "twinhub",
+            "client_secret_file": str(secrets_dir / "client_secret"),
+            "authorize_url": "https://iam.example.org/auth",
+            "token_url": "https://iam.example.org/token",
+            "userdata_url": "https://iam.example.org/userinfo",
+        },
+    }
+    c = configured(base, tmp_path)
+    g = c.GenericOAuthenticator
+    assert g.enable_auth_state is True
+    assert g.client_secret == (secrets_dir / "client_secret").read_text().strip()
+    assert g.allowed_groups == {"collab-members"}
+    assert g.auth_state_groups_key == "oauth_user.groups"
+
+
+def test_ldap(base, tmp_path):
+    base["auth"] = {
+        "type": "ldap",
+        "allowed_groups": ["cn=jupyter,ou=groups,dc=example,dc=org"],
+        "ldap": {"server_address": "ldap.example.org", "bind_dn_template": ["uid={username},ou=people,dc=example,dc=org"]},
+    }
+    c = configured(base, tmp_path)
+    assert c.LDAPAuthenticator.server_address == "ldap.example.org"
+    assert c.LDAPAuthenticator.tls_strategy == "on_connect"
+    assert c.JupyterHub.authenticator_class == "ldapauthenticator.LDAPAuthenticator"
+
+
+# ---------------------------------------------------------------- spawner ---
+class FakeSpawner:
+    def __init__(self):
+        self.environment = {"A": "1"}
+        self.image = self.cpu_limit = self.mem_limit = None
+
+
+def test_profiles_set_image_and_limits(base, tmp_path):
+    c = configured(base, tmp_path)
+    apply = c.Spawner.apply_user_options
+    s = FakeSpawner()
+    apply(s, {"profile": "large"})
+    assert (s.image, s.cpu_limit, s.mem_limit) == ("registry.example.org/twinhub/gpu:1", 4.0, "16G")
+    assert s.environment == {"A": "1", "TWINHUB_PROFILE": "large"}
+    s = FakeSpawner()
+    apply(s, {})  # API spawn without options: the default profile
+    assert s.image == "registry.example.org/twinhub/notebook:1"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"profile": "root-shell"}, "profile 'root-shell' is not allowed; choose one of ['large', 'small']"),
+        ({"profile": "small", "image": "evil/miner"}, "unknown spawn options ['image']"),
+    ],
+)
+def test_profiles_refuse_anything_else(base, tmp_path, options, message):
+    from tornado.web import HTTPError
+
+    c = configured(base, tmp_path)
+    with pytest.raises(HTTPError) as info:
+        c.Spawner.apply_user_options(FakeSpawner(), options)
+    assert info.value.status_code == 400
+    assert message in info.value.log_message
+
+
+def test_swarm_spawner_settings(base, tmp_path):
+    base["spawner"]["placement_constraints"] = ["node.labels.twinhub.notebooks == true"]
+    c = configured(base, tmp_path)
+    assert c.JupyterHub.spawner_class == "dockerspawner.SwarmSpawner"
+    assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
+    assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100"}
+    assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.twinhub.notebooks == true"]}
+    assert c.DockerSpawner.name_template == "{prefix}-{username}--{servername}"
+    assert 'value="large"' in c.Spawner.options_form
+
+
+def test_docker_spawner_hardening(base, tmp_path):
+    base["spawner"]["type"] = "docker"
+    c = configured(base, tmp_path)
+    assert c.DockerSpawner.extra_create_kwargs == {"user": "1000:100"}
+    assert c.DockerSpawner.extra_host_config["security_opt"] == ["no-new-privileges"]
+    assert c.DockerSpawner.extra_host_config["cap_drop"] == ["ALL"]
+
+
+def test_kube_profile_list_and_security(base, tmp_path):
+    base["spawner"]["type"] = "kube"
+    c = configured(base, tmp_path)
+    profiles = {p["slug"]: p for p in c.KubeSpawner.profile_list}
+    assert profiles["large"]["kubespawner_override"]["mem_limit"] == "16G"
+    assert profiles["small"]["default"] is True
+    assert c.KubeSpawner.automount_service_account_token is False
+    assert c.KubeSpawner.allow_privilege_escalation is False
+    assert c.KubeSpawner.volume_mounts[0]["subPath"] == "{username}"
+
+
+# ---------------------------------------------------------------- storage ---
+def test_home_and_shared_mounts_and_local_sqlite(base, tmp_path):
+    c = configured(base, tmp_path)
+    assert c.DockerSpawner.volumes == {
+        "/srv/twinhub/home/{username}": "/home/jovyan",
+        "/srv/twinhub/shared": "/home/jovyan/shared",
+    }
+    assert "--NotebookNotary.db_file=:memory:" in c.Spawner.args
+    assert c.Spawner.environment["TWINHUB_IPYTHON_HIST_FILE"].startswith("/tmp/")
+
+
+def test_home_directory_created_private(base, tmp_path):
+    import os
+
+    home_root = tmp_path / "home"
+    home_root.mkdir()
+    base["storage"] = {"home_host_path": str(home_root) + "/{username}"}
+    base["spawner"]["notebook_uid"] = os.getuid() + 1000
+    c = configured(base, tmp_path)
+
+    class User:
+        name = "ada"
+
+    class S:
+        user = User()
+
+    c.Spawner.pre_spawn_hook(S())
+    st = (home_root / "ada").stat()
+    assert (st.st_mode & 0o777, st.st_uid) == (0o700, os.getuid() + 1000)
+
+
+# --------------------------------------------------------------- services ---
+def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
+    base["services"] = {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}
+    c = configured(base, tmp_path)
+    names = [s["name"] for s in c.JupyterHub.services]
+    assert names == ["idle-culler", "nbviewer", "prometheus"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["prometheus"]["scopes"] == ["read:metrics"]
+    assert "admin:users" not in roles["idle-culler"]["scopes"]
+    assert c.JupyterHub.authenticate_prometheus is True
+
+
+# ------------------------------------------------ every key has an effect ---
+def leaf_keys(node: dict[str, Any], prefix: tuple[str, ...] = ()):
+    for key, sub in node.get("properties", {}).items():
+        if sub.get("type") == "object" and "properties" in sub:
+            yield from leaf_keys(sub, (*prefix, key))
+        else:
+            yield ((*prefix, key), sub)
+
+
+# Where a key only matters in some setting, the context that makes it matter.
+CONTEXT = {
+    "environment": {"environment": "lab", "auth": {"type": "dummy"}},
+    "auth.type": {"environment": "lab"},
+    "auth.dummy": {"environment": "lab", "auth": {"type": "dummy"}},
+    "auth.ldap": {"auth": {"type": "ldap", "ldap": {"server_address": "ldap.example.org"}}},
+    "auth.oidc": {"auth": {"type": "oidc"}},
+    "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
+    "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
+}
+
+
+def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_path: Path) -> Any:
+    name = key[-1]
+    if name.endswith("_file"):
+        return str(write_secret(tmp_path / f"alt-{name}"))
+    if name == "secrets_dir":
+        import shutil
+
+        return shutil.copytree(current, tmp_path / "alt-secrets", dirs_exist_ok=True).as_posix()
+    if "enum" in spec:
+        return next(v for v in spec["enum"] if v != current)
+    kind = spec.get("type")
+    if kind == "boolean":
+        return not current
+    if kind in ("integer", "number"):
+        return current + 7
+    if kind == "array":
+        return ["alt-value"]
+    if kind == "object":
+        return {"ALT": "1"} if name in ("environment",) else current
+    if spec.get("pattern", "").startswith("^/") or spec.get("pattern", "").startswith("^(/"):
+        return "/srv/alt/{username}" if "home_host" in name else "/srv/alt"
+    if "https?" in spec.get("pattern", ""):
+        return "http://alt.example.org:9000"
+    if name == "db_url":
+        return "postgresql://other@db2.example.org/hub"
+    if name == "default_profile":
+        return "large"
+    return "alt" + (current or "")
+
+
+def effect(c: Config) -> str:
+    import json
+    import os
+
+    def plain(v):
+        if callable(v):
+            return getattr(v, "__qualname__", repr(v))
+        return v
+
+    snapshot = {k: {kk: plain(vv) for kk, vv in v.items()} for k, v in c.items()}
+    return json.dumps(snapshot, sort_keys=True, default=str) + os.environ.get("JUPYTERHUB_CRYPT_KEY", "")
+
+
+def merge(a: dict, b: dict) -> dict:
+    out = copy.deepcopy(a)
+    for k, v in b.items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+# Keys whose effect is to accept or refuse a config, not to set a trait.
+POLICY = {("environment",)}
+
+SKIP = {
+    # The allow-list and profile table are the spawner's data, covered above.
+    ("spawner", "images"),
+    ("spawner", "profiles"),
+}
+
+
+def test_every_schema_key_has_an_effect(base, tmp_path):
+    keys = [(k, s) for k, s in leaf_keys(SCHEMA) if k not in SKIP]
+    assert len(keys) > 50
+    no_effect = []
+    for key, spec in keys:
+        dotted = ".".join(key)
+        ctx = next((v for p, v in CONTEXT.items() if dotted.startswith(p)), {})
+        cfg = merge(base, ctx)
+        if dotted.startswith("auth.oidc"):
+            cfg["auth"]["oidc"] = {
+                "client_id": "x",
+                "client_secret_file": str(write_secret(tmp_path / "cs")),
+                "authorize_url": "https://iam.example.org/a",
+                "token_url": "https://iam.example.org/t",
+                "userdata_url": "https://iam.example.org/u",
+            }
+        full = schema.validate(cfg)
+        before = effect(configured(cfg, tmp_path))
+        node = cfg
+        current = full
+        for part in key[:-1]:
+            node = node.setdefault(part, {})
+            current = current[part]
+        node[key[-1]] = other_value(key, spec, current[key[-1]], tmp_path)
+        try:
+            after = effect(configured(cfg, tmp_path))
+        except SystemExit:
+            if key not in POLICY:
+                no_effect.append(f"{dotted} (alternative value refused)")
+            continue
+        if before == after:
+            no_effect.append(dotted)
+    assert not no_effect, f"schema keys with no effect on the hub's config: {no_effect}"
