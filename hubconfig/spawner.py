@@ -94,9 +94,11 @@ def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
     # DockerSpawner enforces the allow-list too, should user_options name an image.
     c.DockerSpawner.allowed_images = dict(sp["images"])
     c.DockerSpawner.image = sp["images"][sp["profiles"][default_profile(sp)]["image"]]
-    # Two independent hubs (staging) on one engine or Swarm never share names.
+    # Two independent hubs (staging) on one engine or Swarm never share names:
+    # servers are named {prefix}-{username}[--{servername}].
     c.DockerSpawner.prefix = sp["name_prefix"]
-    c.DockerSpawner.name_template = "{prefix}-{username}--{servername}"
+    # Under a hub the image runs the single-user server, not its standalone CMD.
+    c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
     c.DockerSpawner.network_name = sp["network"]
     c.DockerSpawner.use_internal_ip = True
     c.DockerSpawner.remove = True

@@ -44,6 +44,13 @@ IMAGES: dict[str, str] = {
     "lab-host": "base",
     "lab-node": "lab-host",
     "probe": "base",
+    "notebook": "base",
+    "hub": "base",
+}
+# Repository paths staged into an image's build context beside its own
+# directory (and hashed with it).
+EXTRA_CONTEXT: dict[str, list[str]] = {
+    "hub": ["hubconfig", "pyproject.toml"],
 }
 
 LAB_NETWORK = "twinhub-lab"
@@ -135,7 +142,13 @@ def extra_ca_bytes() -> bytes:
     A file or a directory of *.crt/*.pem files. Never stored in the repo: it
     is staged into each build context and hashed with it.
     """
-    src = os.environ.get("TWINHUB_EXTRA_CA_CERTS", "").strip()
+    # Default: whatever CA bundle this machine's pip is told to trust
+    # (PIP_CERT or pip's global.cert), so builds that pip behind the same
+    # TLS-inspecting proxy work as the host does.
+    src = os.environ.get("TWINHUB_EXTRA_CA_CERTS", "").strip() or os.environ.get("PIP_CERT", "").strip()
+    if not src:
+        p = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.cert"], capture_output=True, text=True)
+        src = p.stdout.strip() if p.returncode == 0 else ""
     if not src:
         return b""
     path = Path(src)
@@ -196,12 +209,25 @@ def ensure_base() -> str:
     return BASE_TAG
 
 
-def context_hash(directory: Path, parent_id: str, extra_ca: bytes) -> str:
+def context_files(name: str) -> list[tuple[str, Path]]:
+    """(path in the build context, file) for everything an image is built from."""
+    directory = IMAGES_DIR / name
+    files = [(str(f.relative_to(directory)), f) for f in directory.rglob("*") if f.is_file()]
+    for extra in EXTRA_CONTEXT.get(name, []):
+        src = ROOT / extra
+        if src.is_file():
+            files.append((extra, src))
+        else:
+            files += [(str(f.relative_to(ROOT)), f) for f in src.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+    return sorted(files)
+
+
+def context_hash(name: str, parent_id: str, extra_ca: bytes) -> str:
     h = hashlib.sha256()
     h.update(parent_id.encode())
     h.update(hashlib.sha256(extra_ca).digest())
-    for f in sorted(p for p in directory.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(directory)).encode())
+    for rel, f in context_files(name):
+        h.update(rel.encode())
         h.update(b"\0")
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
@@ -216,21 +242,22 @@ def image_tags(build: bool) -> dict[str, str]:
         sys.exit("lab: no base image; run `tools/lab.py images` first")
     tags: dict[str, str] = {"base": base}
     for name, parent in IMAGES.items():
-        directory = IMAGES_DIR / name
-        tag = f"{REPO}/{name}:{context_hash(directory, ids[parent], extra_ca)}"
+        tag = f"{REPO}/{name}:{context_hash(name, ids[parent], extra_ca)}"
         if build and image_id(tag) is None:
-            build_image(directory, tag, tags[parent], extra_ca)
+            build_image(name, tag, tags[parent], extra_ca)
         tags[name] = tag
         ids[name] = image_id(tag) or ""
     return tags
 
 
-def build_image(directory: Path, tag: str, parent: str, extra_ca: bytes) -> None:
+def build_image(name: str, tag: str, parent: str, extra_ca: bytes) -> None:
     log(f"building {tag}")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="twinhub-ctx-") as tmp:
         ctx = Path(tmp) / "ctx"
-        shutil.copytree(directory, ctx)
+        for rel, f in context_files(name):
+            (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, ctx / rel)
         (ctx / "extra-ca").mkdir(exist_ok=True)
         if extra_ca:
             (ctx / "extra-ca" / "extra-ca.crt").write_bytes(extra_ca)

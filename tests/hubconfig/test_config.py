@@ -246,7 +246,8 @@ def test_swarm_spawner_settings(base, tmp_path):
     assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
     assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100"}
     assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.twinhub.notebooks == true"]}
-    assert c.DockerSpawner.name_template == "{prefix}-{username}--{servername}"
+    assert c.DockerSpawner.prefix == "twinhub"
+    assert c.DockerSpawner.cmd == ["jupyterhub-singleuser"]
     assert 'value="large"' in c.Spawner.options_form
 
 

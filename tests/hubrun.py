@@ -1,0 +1,194 @@
+"""Run a real JupyterHub from the venv, configured only by hubconfig, that
+spawns notebook containers on this machine's Docker. Used by tests/hub and
+bench/spawn.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+import yaml
+from support import ROOT, image
+
+NETWORK = "twinhub-hub-e2e"
+PASSWORD = "lab-" + secrets.token_hex(8)
+CHP_BIN = ROOT / ".cache" / "node" / "node_modules" / ".bin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def write_secret(path: Path, value: str) -> None:
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+
+
+def platform_config(workdir: Path, gateway: str, hub_port: int, home_root: Path, shared: Path) -> dict:
+    secrets_dir = workdir / "secrets"
+    secrets_dir.mkdir()
+    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token"):
+        write_secret(secrets_dir / name, secrets.token_hex(32))
+    write_secret(workdir / "dummy_password", PASSWORD)
+    return {
+        "environment": "lab",
+        "hub": {
+            "bind_url": f"http://127.0.0.1:{free_port()}",
+            "hub_bind_url": f"http://0.0.0.0:{hub_port}",
+            # Servers reach the hub API through the bridge's gateway.
+            "hub_connect_url": f"http://{gateway}:{hub_port}",
+            "db_url": f"sqlite:///{workdir}/jupyterhub.sqlite",
+            "secrets_dir": str(secrets_dir),
+            "proxy_api_url": f"http://127.0.0.1:{free_port()}",
+            "log_format": "json",
+        },
+        "auth": {
+            "type": "dummy",
+            "admin_users": ["ops"],
+            "allowed_users": ["alice", "bob"],
+            "dummy": {"password_file": str(workdir / "dummy_password")},
+        },
+        "spawner": {
+            "type": "docker",
+            "images": {"notebook": image("notebook")},
+            "profiles": {
+                "small": {"display_name": "Small", "image": "notebook", "cpu_limit": 0.5, "mem_limit": "1G"},
+                "medium": {"display_name": "Medium", "image": "notebook", "cpu_limit": 1, "mem_limit": "2G"},
+            },
+            "name_prefix": f"twinhub-e2e-{uuid.uuid4().hex[:6]}",
+            "network": NETWORK,
+            "pull_policy": "never",
+            "start_timeout": 90,
+            "http_timeout": 60,
+            "poll_interval": 2,
+        },
+        "storage": {
+            "home_host_path": str(home_root) + "/{username}",
+            "shared_host_path": str(shared),
+        },
+        "services": {"idle_culler": {"enabled": True, "timeout": 3600, "every": 60}},
+    }
+
+
+class Hub:
+    def __init__(self, url: str, proc: subprocess.Popen, cfg: dict, home_root: Path, log: Path):
+        self.url, self.proc, self.cfg, self.home_root, self.log = url, proc, cfg, home_root, log
+
+    def login(self, user: str, password: str = PASSWORD) -> requests.Session:
+        """Log in through the hub's HTML login form, as a browser does."""
+        s = requests.Session()
+        page = s.get(f"{self.url}/hub/login")
+        page.raise_for_status()
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        r = s.post(
+            f"{self.url}/hub/login?next=%2Fhub%2Fhome",
+            data={"username": user, "password": password, "_xsrf": xsrf},
+            allow_redirects=False,
+        )
+        assert r.status_code == 302, (r.status_code, r.text[:500])
+        s.headers["X-XSRFToken"] = s.cookies.get("_xsrf", xsrf)
+        return s
+
+    def token(self, session: requests.Session, user: str) -> str:
+        r = session.post(f"{self.url}/hub/api/users/{user}/tokens", json={"note": "e2e", "expires_in": 3600})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    def api(self, token: str) -> requests.Session:
+        s = requests.Session()
+        s.headers["Authorization"] = f"token {token}"
+        return s
+
+    def wait_ready(self, api: requests.Session, user: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        model = {}
+        while time.monotonic() < deadline:
+            model = api.get(f"{self.url}/hub/api/users/{user}").json()
+            server = model.get("servers", {}).get("")
+            if server and server.get("ready"):
+                return server
+            time.sleep(0.5)
+        raise AssertionError(f"{user}'s server not ready in {timeout}s: {model}\n{self.log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_hub(users: list[str] | None = None) -> Iterator[Hub]:
+    if not (CHP_BIN / "configurable-http-proxy").exists():
+        raise RuntimeError("configurable-http-proxy missing: `./twinhub hub-e2e` installs it with npm")
+    docker("network", "rm", NETWORK, check=False)
+    docker("network", "create", "--label", "io.twinhub.test=1", NETWORK)
+    gateway = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", NETWORK).stdout.strip()
+    workdir = Path(f"/tmp/twinhub-hub-e2e-{uuid.uuid4().hex[:6]}")
+    workdir.mkdir(mode=0o755)
+    home_root = workdir / "home"
+    home_root.mkdir()
+    shared = workdir / "shared"
+    shared.mkdir(mode=0o2775)
+    os.chown(shared, 1000, 100)
+    hub_port = free_port()
+    cfg = platform_config(workdir, gateway, hub_port, home_root, shared)
+    if users:
+        cfg["auth"]["allowed_users"] = users
+    (workdir / "platform.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = dict(
+        os.environ,
+        TWINHUB_PLATFORM_CONFIG=str(workdir / "platform.yaml"),
+        PYTHONPATH=str(ROOT),
+        PATH=f"{CHP_BIN}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    log = workdir / "hub.log"
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
+        cwd=workdir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    hub = Hub(cfg["hub"]["bind_url"], proc, cfg, home_root, log)
+    try:
+        hub.startup_seconds = wait_healthy(hub, t0)
+        yield hub
+    finally:
+        stop_hub(hub, workdir)
+
+
+def wait_healthy(hub: Hub, t0: float, timeout: float = 60) -> float:
+    """Seconds from t0 until /hub/health answers 200."""
+    while time.monotonic() - t0 < timeout:
+        try:
+            if requests.get(f"{hub.url}/hub/health", timeout=1).status_code == 200:
+                return time.monotonic() - t0
+        except requests.ConnectionError:
+            pass
+        if hub.proc.poll() is not None:
+            raise RuntimeError("hub exited:\n" + hub.log.read_text()[-4000:])
+        time.sleep(0.05)
+    raise RuntimeError(f"hub not healthy in {timeout}s:\n" + hub.log.read_text()[-4000:])
+
+
+def stop_hub(hub: Hub, workdir: Path) -> None:
+    proc, cfg = hub.proc, hub.cfg
+    proc.terminate()
+    proc.wait(20)
+    prefix = cfg["spawner"]["name_prefix"]
+    ids = docker("ps", "-aq", "--filter", f"name={prefix}").stdout.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+    docker("network", "rm", NETWORK, check=False)
+    shutil.rmtree(workdir, ignore_errors=True)
