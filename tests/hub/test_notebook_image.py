@@ -1,0 +1,48 @@
+"""The notebook image on its own: the ESS "local notebook server"."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+import requests
+from hubrun import docker, free_port
+from support import image
+
+
+def test_standalone_server_with_token_and_scientific_stack(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    work.chmod(0o777)
+    (work / "data.csv").write_text("x,y\n1,2\n3,4\n")
+    token = secrets.token_hex(16)
+    port = free_port()
+    name = f"twinhub-notebook-{uuid.uuid4().hex[:6]}"
+    # As documented in the README: docker run -p 8888:8888 -v "$PWD:/home/jovyan/work" IMAGE
+    docker(
+        "run", "-d", "--name", name, "--label", "io.twinhub.test=1", "-p", f"127.0.0.1:{port}:8888",
+        "-e", f"JUPYTER_TOKEN={token}", "-v", f"{work}:/home/jovyan/work", image("notebook"),
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        assert requests.get(f"{url}/api/status", params={"token": token}, timeout=5).status_code == 200
+        assert requests.get(f"{url}/api/status", timeout=5).status_code == 403
+        files = requests.get(f"{url}/api/contents/work", params={"token": token}, timeout=5).json()
+        assert [f["name"] for f in files["content"]] == ["data.csv"]
+        out = docker(
+            "exec", name, "python", "-c",
+            "import numpy, scipy, pandas, matplotlib, ipywidgets, os;"
+            "print(pandas.read_csv('work/data.csv').y.sum(), os.getuid(), os.getgid())",
+        ).stdout  # fmt: skip
+        assert out.split() == ["6", "1000", "100"]
+    finally:
+        docker("rm", "-f", name, check=False)
