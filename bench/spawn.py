@@ -72,8 +72,7 @@ def main() -> int:
         print(f"users: {len(users)} concurrent spawns, wall {wall:.1f} s")
         if times:
             print(
-                f"spawn time: p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, "
-                f"max {max(times):.2f} s"
+                f"spawn time: p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s"
             )
         print(f"failures: {len(failures)}")
         for user, why in failures:

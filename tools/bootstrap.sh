@@ -15,6 +15,11 @@ if ! python3 -m venv "$VENV" 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --upgrade pip
-"$VENV/bin/pip" install -q -r "$ROOT/requirements/toolchain.txt"
+# pip's output goes to a log, shown only when the install fails.
+log="$VENV/pip-install.log"
+if ! { "$VENV/bin/pip" install -q --upgrade pip && "$VENV/bin/pip" install -q -r "$ROOT/requirements/toolchain.txt"; } >"$log" 2>&1; then
+  grep -v "^WARNING: Location" "$log" | tail -40 >&2
+  echo "[bootstrap] pip install failed; full log in $log" >&2
+  exit 1
+fi
 echo "[bootstrap] toolchain installed in $VENV"

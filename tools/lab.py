@@ -327,6 +327,9 @@ def up(inventory: Path) -> None:
     tags = image_tags(build=True)
     save_archives(tags, ["probe"])
     hosts = lab_hosts(inventory)
+    secrets = ROOT / ".secrets" / "lab"
+    secrets.mkdir(parents=True, exist_ok=True)
+    secrets.parent.chmod(0o700)
     if subprocess.run(["docker", "network", "inspect", LAB_NETWORK], capture_output=True).returncode != 0:
         run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], stdout=subprocess.DEVNULL)
     started = []
@@ -362,6 +365,10 @@ def up(inventory: Path) -> None:
         ]
         if kind == "lab-node":
             cmd += NODE_RUN_FLAGS
+        for target, name_on_host in (hvars.get("lab_bind_mounts") or {}).items():
+            source = CACHE_DIR / "lab" / name_on_host
+            source.mkdir(parents=True, exist_ok=True)
+            cmd += ["-v", f"{source}:{target}"]
         cmd += [image, "/sbin/init"]
         run(cmd, stdout=subprocess.DEVNULL)
         started.append(cname)
@@ -388,6 +395,8 @@ def down() -> None:
     if ids:
         run(["docker", "rm", "-f", "-v", *ids], stdout=subprocess.DEVNULL)
     subprocess.run(["docker", "network", "rm", LAB_NETWORK], capture_output=True)
+    # The lab's storage tree (users' files) goes with the lab.
+    shutil.rmtree(CACHE_DIR / "lab", ignore_errors=True)
     log(f"removed {len(ids)} lab containers")
 
 

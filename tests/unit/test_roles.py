@@ -46,6 +46,7 @@ def test_variables_are_prefixed_with_the_role_name(role):
 def test_validate_entry_point_checks_the_same_options(role):
     specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
     assert specs.get("validate") == specs["main"]
+    assert all(spec == specs["main"] for name, spec in specs.items() if name != "main")
     assert (ROOT / "roles" / role / "tasks" / "validate.yml").exists()
 
 

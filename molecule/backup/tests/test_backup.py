@@ -1,0 +1,49 @@
+"""Backup then restore: deleted files come back byte-identical."""
+
+import os
+import subprocess
+from pathlib import Path
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+ROOT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+RESTIC = "set -a; . /etc/twinhub/backup.env; set +a; restic"
+
+
+def test_timer_enabled_and_secrets_private(host):
+    assert host.service("twinhub-backup.timer").is_enabled
+    assert host.service("twinhub-backup.timer").is_running
+    for f in ("/etc/twinhub/restic-password", "/etc/twinhub/backup.env"):
+        assert host.file(f).mode == 0o600
+    assert "OnCalendar=*-*-* 02:30:00" in host.file("/etc/systemd/system/twinhub-backup.timer").content_string
+
+
+def test_backup_then_restore_round_trip(host):
+    before = host.check_output("sha256sum /srv/twinhub/home/alice/analysis.ipynb /srv/twinhub/home/alice/data.bin")
+    host.check_output("systemctl start twinhub-backup.service")
+    assert "1 snapshots" in host.check_output(f"{RESTIC} snapshots --tag twinhub")
+    metric = host.file("/var/lib/prometheus/node-exporter/twinhub_backup.prom").content_string
+    assert "twinhub_backup_last_success_timestamp_seconds" in metric
+
+    host.check_output("rm /srv/twinhub/home/alice/analysis.ipynb /srv/twinhub/home/alice/data.bin")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    for path in ("/srv/twinhub/home/alice/analysis.ipynb", "/srv/twinhub/home/alice/data.bin"):
+        r = subprocess.run(
+            ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / "restore.yml"),
+             "-e", "restore_host=all", "-e", f"restore_path={path}", "-e", "restore_target=/"],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    after = host.check_output("sha256sum /srv/twinhub/home/alice/analysis.ipynb /srv/twinhub/home/alice/data.bin")
+    assert after == before
+    restored = host.file("/srv/twinhub/home/alice/data.bin")
+    assert (restored.uid, restored.gid) == (1000, 100)
+
+
+def test_restore_without_a_path_is_refused():
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    r = subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks" / "restore.yml"), "-e", "restore_host=all"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "restore_path=(not set): expected an absolute path" in r.stdout
