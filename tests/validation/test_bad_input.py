@@ -131,3 +131,31 @@ def test_one_bad_host_stops_every_host(tmp_path, target, bullseye_target):
     inv.write_text(yaml.safe_dump(data))
     out = assert_stopped_in_validation(run_site(inv), "old runs Debian 11")
     assert "Gathering Facts" in out
+
+
+STORAGE_OK = {
+    "nfs_server_homedir_token": "t" * 40,
+    "backup_password": "p" * 20,
+}
+
+
+def test_valid_storage_inventory_passes_validation(tmp_path, target):
+    inv = inventory(tmp_path, target, {"storage": ["s1"], "hubs": ["h1"]}, {"s1": STORAGE_OK})
+    result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_export_path_outside_the_storage_root(tmp_path, target):
+    exports = {"home": {"path": "../../etc", "mode": "0755"}, "shared": {"path": "shared", "mode": "2775"}}
+    inv = inventory(tmp_path, target, {"storage": ["s1"]}, {"s1": {**STORAGE_OK, "nfs_server_exports": exports}})
+    assert_stopped_in_validation(run_site(inv), "nfs_server_exports.home.path=../../etc", "stays inside it")
+
+
+def test_unknown_nfs_implementation(tmp_path, target):
+    inv = inventory(tmp_path, target, {"storage": ["s1"]}, {"s1": {**STORAGE_OK, "nfs_server_implementation": "samba"}})
+    assert_stopped_in_validation(run_site(inv), "nfs_server_implementation", "ganesha, kernel", "samba")
+
+
+def test_missing_backup_password(tmp_path, target):
+    inv = inventory(tmp_path, target, {"storage": ["s1"]}, {"s1": {"nfs_server_homedir_token": "t" * 40}})
+    assert_stopped_in_validation(run_site(inv), "backup_password is empty", "from Ansible Vault")
