@@ -318,6 +318,17 @@ def lab_hosts(inventory: Path) -> dict[str, dict]:
     return hosts
 
 
+def container_label(name: str, label: str) -> str:
+    p = subprocess.run(
+        ["docker", "inspect", "-f", f'{{{{index .Config.Labels "{label}"}}}}', name], capture_output=True, text=True
+    )
+    return p.stdout.strip()
+
+
+def container_exists(name: str) -> bool:
+    return subprocess.run(["docker", "inspect", name], capture_output=True).returncode == 0
+
+
 def container_running(name: str) -> bool:
     p = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True)
     return p.stdout.strip() == "true"
@@ -336,14 +347,21 @@ def up(inventory: Path) -> None:
     for name, hvars in hosts.items():
         cname = hvars.get("ansible_host", name)
         kind = hvars.get("lab_image", "lab-host")
-        image = tags[kind]
-        if container_running(cname):
-            current = subprocess.run(
-                ["docker", "inspect", "-f", "{{.Config.Image}}", cname], capture_output=True, text=True
-            ).stdout.strip()
-            if current == image:
-                continue
-            log(f"{cname}: image changed ({current} -> {image}); recreating")
+        args = [*SYSTEMD_RUN_FLAGS, "-v", f"{CACHE_DIR / 'images'}:/opt/twinhub/images:ro"]
+        if kind == "lab-node":
+            args += NODE_RUN_FLAGS
+        for target, name_on_host in (hvars.get("lab_bind_mounts") or {}).items():
+            source = CACHE_DIR / "lab" / name_on_host
+            source.mkdir(parents=True, exist_ok=True)
+            args += ["-v", f"{source}:{target}"]
+        args.append(tags[kind])
+        # A host is recreated when anything it is made from changes (image,
+        # flags, mounts): the spec's hash is a label on the container.
+        spec = hashlib.sha256("\0".join(args).encode()).hexdigest()[:12]
+        if container_running(cname) and container_label(cname, "io.twinhub.lab.spec") == spec:
+            continue
+        if container_exists(cname):
+            log(f"{cname}: recreating (changed or stopped)")
         subprocess.run(["docker", "rm", "-f", "-v", cname], capture_output=True)
         # A new container is a new host: forget Ansible's cached facts of it.
         (CACHE_DIR / "facts" / name).unlink(missing_ok=True)
@@ -359,17 +377,11 @@ def up(inventory: Path) -> None:
             LAB_NETWORK,
             "--label",
             LAB_LABEL,
-            *SYSTEMD_RUN_FLAGS,
-            "-v",
-            f"{CACHE_DIR / 'images'}:/opt/twinhub/images:ro",
+            "--label",
+            f"io.twinhub.lab.spec={spec}",
+            *args,
+            "/sbin/init",
         ]
-        if kind == "lab-node":
-            cmd += NODE_RUN_FLAGS
-        for target, name_on_host in (hvars.get("lab_bind_mounts") or {}).items():
-            source = CACHE_DIR / "lab" / name_on_host
-            source.mkdir(parents=True, exist_ok=True)
-            cmd += ["-v", f"{source}:{target}"]
-        cmd += [image, "/sbin/init"]
         run(cmd, stdout=subprocess.DEVNULL)
         started.append(cname)
     for cname in started:
