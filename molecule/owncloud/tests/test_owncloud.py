@@ -51,8 +51,7 @@ def test_live_owncloud_serves_users_their_home(host):
     status = host.check_output("curl -sf http://127.0.0.1:8080/status.php")
     assert '"installed":true' in status
     listing = host.check_output(
-        "curl -sf -u admin:molecule-admin-pass -X PROPFIND -H 'Depth: 1' "
-        "http://127.0.0.1:8080/remote.php/dav/files/admin/"
+        "curl -sf -u admin:molecule-admin-pass -X PROPFIND -H 'Depth: 1' http://127.0.0.1:8080/remote.php/dav/files/admin/"
     )
     assert "Jupyter" in listing
     assert "Shared" in listing
