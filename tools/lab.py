@@ -341,30 +341,36 @@ def up(inventory: Path) -> None:
     secrets = ROOT / ".secrets" / "lab"
     secrets.mkdir(parents=True, exist_ok=True)
     secrets.parent.chmod(0o700)
-    if subprocess.run(["docker", "network", "inspect", LAB_NETWORK], capture_output=True).returncode != 0:
-        run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], stdout=subprocess.DEVNULL)
-    started = []
+    specs = {}
     for name, hvars in hosts.items():
-        cname = hvars.get("ansible_host", name)
         kind = hvars.get("lab_image", "lab-host")
         args = [*SYSTEMD_RUN_FLAGS, "-v", f"{CACHE_DIR / 'images'}:/opt/twinhub/images:ro"]
         if kind == "lab-node":
             args += NODE_RUN_FLAGS
+        for cap in hvars.get("lab_capabilities") or []:
+            args += ["--cap-add", cap]
         for target, name_on_host in (hvars.get("lab_bind_mounts") or {}).items():
             source = CACHE_DIR / "lab" / name_on_host
             source.mkdir(parents=True, exist_ok=True)
             args += ["-v", f"{source}:{target}"]
         args.append(tags[kind])
-        # A host is recreated when anything it is made from changes (image,
-        # flags, mounts): the spec's hash is a label on the container.
-        spec = hashlib.sha256("\0".join(args).encode()).hexdigest()[:12]
-        if container_running(cname) and container_label(cname, "io.twinhub.lab.spec") == spec:
-            continue
-        if container_exists(cname):
-            log(f"{cname}: recreating (changed or stopped)")
-        subprocess.run(["docker", "rm", "-f", "-v", cname], capture_output=True)
-        # A new container is a new host: forget Ansible's cached facts of it.
-        (CACHE_DIR / "facts" / name).unlink(missing_ok=True)
+        # The spec's hash is a label on the container: a host is recreated
+        # when anything it is made from changes (image, flags, mounts).
+        specs[name] = (hvars.get("ansible_host", name), args, hashlib.sha256("\0".join(args).encode()).hexdigest()[:12])
+    current = all(
+        container_running(cname) and container_label(cname, "io.twinhub.lab.spec") == spec for cname, _, spec in specs.values()
+    )
+    if current:
+        log(f"{len(hosts)} lab hosts up (unchanged)")
+        return
+    # The lab is rebuilt as a whole: keeping some hosts would leave Swarm
+    # membership and storage state that the new hosts do not share.
+    log("(re)creating the lab hosts")
+    down(keep_storage=True)
+    run(["docker", "network", "create", "--label", LAB_LABEL, LAB_NETWORK], stdout=subprocess.DEVNULL)
+    shutil.rmtree(CACHE_DIR / "facts", ignore_errors=True)
+    started = []
+    for name, (cname, args, spec) in specs.items():
         cmd = [
             "docker",
             "run",
@@ -401,14 +407,16 @@ def wait_systemd(cname: str, timeout: int = 60) -> None:
     sys.exit(f"lab: systemd in {cname} did not come up within {timeout}s (state {state!r})")
 
 
-def down() -> None:
+def down(keep_storage: bool = False) -> None:
     p = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True)
     ids = p.stdout.split()
     if ids:
         run(["docker", "rm", "-f", "-v", *ids], stdout=subprocess.DEVNULL)
     subprocess.run(["docker", "network", "rm", LAB_NETWORK], capture_output=True)
-    # The lab's storage tree (users' files) goes with the lab.
-    shutil.rmtree(CACHE_DIR / "lab", ignore_errors=True)
+    # The lab's storage tree (users' files) goes with the lab, unless the
+    # lab is only being rebuilt.
+    if not keep_storage:
+        shutil.rmtree(CACHE_DIR / "lab", ignore_errors=True)
     log(f"removed {len(ids)} lab containers")
 
 
