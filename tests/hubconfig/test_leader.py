@@ -64,6 +64,12 @@ def lock_holders(conn: psycopg.Connection, key: int) -> list[int]:
     return [r[0] for r in rows]
 
 
+def supervisor_sessions(conn: psycopg.Connection) -> int:
+    """Database sessions of running supervisors (holder and standbys)."""
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'twinhub-leader'").fetchone()
+    return row[0]
+
+
 def leader_sessions(db_url: str, key: int) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
         row = conn.execute(
@@ -97,7 +103,9 @@ def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_pa
     wait_for(markers[0].exists, 10)
     standby = start(postgres, markers[1], key)
     procs.append(standby)
-    time.sleep(1.5)
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        wait_for(lambda: supervisor_sessions(conn) == 2, 15)
+    time.sleep(1.0)
     assert not markers[1].exists(), "the standby started a hub while the lock was held"
     assert leader_sessions(postgres, key) == 1
 
@@ -124,7 +132,8 @@ def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_pa
             if i < 3:
                 standby = start(postgres, markers[i + 1], key)
                 procs.append(standby)
-                time.sleep(0.5)
+                # Measure from a standby that is up and waiting on the lock.
+                wait_for(lambda: supervisor_sessions(watcher) == 2, 15)
     print(f"lock takeovers: {[round(t, 3) for t in takeovers]} s")
     assert sorted(takeovers)[1] < 1.0, f"median lock takeover {sorted(takeovers)[1]:.2f}s: {takeovers}"
     assert max(takeovers) < 3.0, takeovers
