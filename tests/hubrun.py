@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,11 @@ from pathlib import Path
 
 import requests
 import yaml
-from support import ROOT, image
+from support import ROOT, free_port, image
 
 NETWORK = "twinhub-hub-e2e"
 PASSWORD = "lab-" + secrets.token_hex(8)
 CHP_BIN = ROOT / ".cache" / "node" / "node_modules" / ".bin"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:

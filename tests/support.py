@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,10 @@ def swarm_nodes(manager: str = "hub-a") -> dict[str, dict]:
     """`docker node ls` on a lab manager, by hostname."""
     out = lab_exec(manager, "docker", "node", "ls", "--format", "{{json .}}").stdout
     return {n["Hostname"]: n for n in map(json.loads, out.splitlines())}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

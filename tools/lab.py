@@ -325,10 +325,6 @@ def container_label(name: str, label: str) -> str:
     return p.stdout.strip()
 
 
-def container_exists(name: str) -> bool:
-    return subprocess.run(["docker", "inspect", name], capture_output=True).returncode == 0
-
-
 def container_running(name: str) -> bool:
     p = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True)
     return p.stdout.strip() == "true"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from hubrun import docker, free_port
-from support import image
+from hubrun import docker
+from support import free_port, image
 
 HUB_UID = 990
 

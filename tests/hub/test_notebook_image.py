@@ -7,8 +7,8 @@ import time
 import uuid
 
 import requests
-from hubrun import docker, free_port
-from support import image
+from hubrun import docker
+from support import free_port, image
 
 
 def test_standalone_server_with_token_and_scientific_stack(tmp_path):
