@@ -122,7 +122,18 @@ SCHEMA: dict[str, Any] = obj(
                 "start_timeout": {"type": "integer", "minimum": 5, "default": 120},
                 "http_timeout": {"type": "integer", "minimum": 5, "default": 60},
                 "poll_interval": {"type": "integer", "minimum": 1, "default": 10},
-                "pull_policy": {"enum": ["ifnotpresent", "always", "never"], "default": "ifnotpresent"},
+                "start_poll": {
+                    "type": "number",
+                    "minimum": 0.05,
+                    "maximum": 5,
+                    "default": 0.1,
+                    "description": "seconds between looks at a starting Swarm task (first look; grows 1.5x to 1 s)",
+                },
+                "pull_policy": {
+                    "enum": ["ifnotpresent", "always", "never"],
+                    "default": "ifnotpresent",
+                    "description": "docker and kube spawners; Swarm nodes pull for themselves",
+                },
             },
             required=["images", "profiles"],
         ),
@@ -134,6 +145,12 @@ SCHEMA: dict[str, Any] = obj(
                 "shared_host_path": {**PATH, "default": "/srv/twinhub/shared"},
                 "shared_mount_path": {**PATH, "default": "/home/jovyan/shared"},
                 "local_state_dir": {**PATH, "default": "/tmp/twinhub-state"},
+                "homedir_service_url": {
+                    **OPT_URL,
+                    "default": "",
+                    "description": "the storage host's home directory service; empty: the hub makes homes itself",
+                },
+                "homedir_token_file": {**OPT_PATH, "default": "", "description": "bearer token file for that service"},
             }
         ),
         "services": obj(
@@ -222,6 +239,12 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
         for key in ("client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
             if not auth["oidc"][key]:
                 problems.append(f"auth.oidc.{key}: empty; expected a value when auth.type is oidc")
+    st = cfg["storage"]
+    if st["homedir_service_url"] and not st["homedir_token_file"]:
+        problems.append(
+            "storage.homedir_token_file: empty; expected the token file of the home directory service "
+            "when storage.homedir_service_url is set"
+        )
     nbviewer = cfg["services"]["nbviewer"]
     if nbviewer["enabled"] and not nbviewer["url"]:
         problems.append("services.nbviewer.url: empty; expected nbviewer's public URL when nbviewer is enabled")

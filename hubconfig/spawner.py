@@ -14,7 +14,7 @@ from typing import Any
 from tornado import web
 
 CLASSES = {
-    "swarm": "dockerspawner.SwarmSpawner",
+    "swarm": "hubconfig.swarmspawner.TwinhubSwarmSpawner",
     "docker": "dockerspawner.DockerSpawner",
     "kube": "kubespawner.KubeSpawner",
     "local": "jupyterhub.spawner.SimpleLocalProcessSpawner",
@@ -102,10 +102,16 @@ def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
     c.DockerSpawner.network_name = sp["network"]
     c.DockerSpawner.use_internal_ip = True
     c.DockerSpawner.remove = True
-    c.DockerSpawner.pull_policy = sp["pull_policy"]
+    # Swarm nodes pull a service's image themselves (from the site registry);
+    # pulling it on the hub host too would only cost time and disk.
+    c.DockerSpawner.pull_policy = "skip" if swarm else sp["pull_policy"]
     if swarm:
-        c.SwarmSpawner.extra_container_spec = {"user": user}
+        # No capabilities at all (the server runs as the notebook uid). Swarm
+        # services cannot ask for no-new-privileges before Engine 27: the
+        # docker role sets it engine-wide on workers (daemon.json).
+        c.SwarmSpawner.extra_container_spec = {"user": user, "cap_drop": ["ALL"], "init": True}
         c.SwarmSpawner.extra_placement_spec = {"constraints": list(sp["placement_constraints"])}
+        c.TwinhubSwarmSpawner.start_poll = float(sp["start_poll"])
     else:
         c.DockerSpawner.extra_create_kwargs = {"user": user}
         c.DockerSpawner.extra_host_config = {

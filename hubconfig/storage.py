@@ -44,6 +44,38 @@ def home_creator(cfg: dict[str, Any]):
     return pre_spawn_hook
 
 
+def home_requester(cfg: dict[str, Any]):
+    """pre_spawn_hook: ask the storage host's home directory service for home/<user>.
+
+    For hubs whose view of the storage is root-squashed (NFS): only the
+    storage host can create a directory owned by the notebook uid. The
+    service answers 201 (made) or 200 (was there); anything else stops the
+    spawn with a message for the user instead of a server with no home.
+    """
+    from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+    from tornado.web import HTTPError
+
+    from hubconfig.secrets import read_secret
+
+    st = cfg["storage"]
+    base = st["homedir_service_url"].rstrip("/")
+    token = read_secret(st["homedir_token_file"], "storage.homedir_token_file")
+
+    async def pre_spawn_hook(spawner: Any) -> None:
+        url = f"{base}/homes/{spawner.user.name}"
+        try:
+            await AsyncHTTPClient().fetch(
+                url, method="PUT", body=b"", headers={"Authorization": f"Bearer {token}"}, request_timeout=10
+            )
+        except (HTTPClientError, OSError) as exc:
+            spawner.log.error("home directory service %s: %s", url, exc)
+            raise HTTPError(503, "Your home directory could not be prepared; please try again shortly.") from exc
+
+    pre_spawn_hook.service_url = base
+    pre_spawn_hook.token_file = st["homedir_token_file"]
+    return pre_spawn_hook
+
+
 def apply(c: Any, cfg: dict[str, Any]) -> None:
     st = cfg["storage"]
     kind = cfg["spawner"]["type"]
@@ -54,7 +86,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             volumes[st["shared_host_path"]] = st["shared_mount_path"]
         c.DockerSpawner.volumes = volumes
         c.DockerSpawner.notebook_dir = st["home_mount_path"]
-        c.Spawner.pre_spawn_hook = home_creator(cfg)
+        c.Spawner.pre_spawn_hook = home_requester(cfg) if st["homedir_service_url"] else home_creator(cfg)
     elif kind == "kube":
         c.KubeSpawner.volumes = [
             {"name": "home", "persistentVolumeClaim": {"claimName": "twinhub-home"}},

@@ -242,9 +242,10 @@ def test_profiles_refuse_anything_else(base, tmp_path, options, message):
 def test_swarm_spawner_settings(base, tmp_path):
     base["spawner"]["placement_constraints"] = ["node.labels.twinhub.notebooks == true"]
     c = configured(base, tmp_path)
-    assert c.JupyterHub.spawner_class == "dockerspawner.SwarmSpawner"
+    assert c.JupyterHub.spawner_class == "hubconfig.swarmspawner.TwinhubSwarmSpawner"
     assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
-    assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100"}
+    assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100", "cap_drop": ["ALL"], "init": True}
+    assert c.TwinhubSwarmSpawner.start_poll == 0.1
     assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.twinhub.notebooks == true"]}
     assert c.DockerSpawner.prefix == "twinhub"
     assert c.DockerSpawner.cmd == ["jupyterhub-singleuser"]
@@ -301,6 +302,81 @@ def test_home_directory_created_private(base, tmp_path):
     assert (st.st_mode & 0o777, st.st_uid) == (0o700, os.getuid() + 1000)
 
 
+def homedird(tmp_path: Path, token: str):
+    """The storage host's real home directory service, on a free port."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from support import ROOT, free_port
+
+    token_file = write_secret(tmp_path / "homedird-token", token)
+    root = tmp_path / "homes"
+    root.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "roles/nfs_server/files/twinhub-homedird.py"), "--root", str(root),
+            "--uid", str(os.getuid() + 1000), "--gid", "100", "--token-file", str(token_file), "--listen", f"127.0.0.1:{port}",
+        ]
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    return proc, root, f"http://127.0.0.1:{port}"
+
+
+def test_home_directory_from_the_storage_service(base, tmp_path):
+    """Hubs with root-squashed storage ask the storage host for the home."""
+    import asyncio
+    import os
+
+    from tornado.web import HTTPError
+
+    token = secrets.token_hex(24)
+    proc, root, url = homedird(tmp_path, token)
+    try:
+        base["storage"] = {"homedir_service_url": url, "homedir_token_file": str(write_secret(tmp_path / "tok", token))}
+        c = configured(base, tmp_path)
+
+        class User:
+            name = "ada"
+
+        class S:
+            user = User()
+            log = __import__("logging").getLogger("test")
+
+        asyncio.run(c.Spawner.pre_spawn_hook(S()))
+        st = (root / "ada").stat()
+        assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o700, os.getuid() + 1000, 100)
+        asyncio.run(c.Spawner.pre_spawn_hook(S()))  # existing: left as is
+
+        # A wrong token: the spawn stops with a message, no home is made.
+        base["storage"]["homedir_token_file"] = str(write_secret(tmp_path / "bad", "x" * 48))
+        c = configured(base, tmp_path)
+        User.name = "bob"
+        with pytest.raises(HTTPError) as info:
+            asyncio.run(c.Spawner.pre_spawn_hook(S()))
+        assert info.value.status_code == 503
+        assert not (root / "bob").exists()
+    finally:
+        proc.kill()
+
+
+def test_homedir_service_needs_its_token(base):
+    base["storage"] = {"homedir_service_url": "http://storage.example.org:9780"}
+    assert "storage.homedir_token_file" in refused(base)
+
+
 # --------------------------------------------------------------- services ---
 def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
     base["services"] = {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}
@@ -331,6 +407,7 @@ CONTEXT = {
     "auth.oidc": {"auth": {"type": "oidc"}},
     "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
     "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
+    "spawner.pull_policy": {"spawner": {"type": "docker"}},
 }
 
 
@@ -348,7 +425,7 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
     if kind == "boolean":
         return not current
     if kind in ("integer", "number"):
-        return current + 7
+        return min(current + 7, spec.get("maximum", current + 7))
     if kind == "array":
         return ["alt-value"]
     if kind == "object":
@@ -370,7 +447,7 @@ def effect(c: Config) -> str:
 
     def plain(v):
         if callable(v):
-            return getattr(v, "__qualname__", repr(v))
+            return getattr(v, "__qualname__", repr(v)) + repr(sorted(getattr(v, "__dict__", {}).items()))
         return v
 
     snapshot = {k: {kk: plain(vv) for kk, vv in v.items()} for k, v in c.items()}
@@ -410,6 +487,11 @@ def test_every_schema_key_has_an_effect(base, tmp_path):
                 "token_url": "https://iam.example.org/t",
                 "userdata_url": "https://iam.example.org/u",
             }
+        if dotted.startswith("storage.homedir"):
+            cfg["storage"] = {
+                "homedir_service_url": "http://storage.example.org:9780",
+                "homedir_token_file": str(write_secret(tmp_path / "homedir-token")),
+            }
         full = schema.validate(cfg)
         before = effect(configured(cfg, tmp_path))
         node = cfg
@@ -427,3 +509,22 @@ def test_every_schema_key_has_an_effect(base, tmp_path):
         if before == after:
             no_effect.append(dotted)
     assert not no_effect, f"schema keys with no effect on the hub's config: {no_effect}"
+
+
+def test_check_command(base, tmp_path):
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(base))
+    ok = subprocess.run([sys.executable, "-m", "hubconfig", "check", str(good)], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "valid (swarm spawner, 2 profiles)" in ok.stdout
+    base["spawner"]["pull_policy"] = "sometimes"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(base))
+    no = subprocess.run([sys.executable, "-m", "hubconfig", "check", str(bad)], cwd=ROOT, capture_output=True, text=True)
+    assert no.returncode == 78
+    assert "spawner.pull_policy: 'sometimes' is not allowed" in no.stderr

@@ -48,6 +48,8 @@ def test_notebook_network_is_an_attachable_overlay(host):
     assert net["Driver"] == "overlay"
     assert net["Scope"] == "swarm"
     assert net["Attachable"] is True
+    # No route out: users' servers reach only what is on the overlay.
+    assert net["Internal"] is True
     assert net["IPAM"]["Config"][0]["Subnet"].startswith("10.233.")
 
 
@@ -99,3 +101,20 @@ def test_tasks_reach_each_other_over_the_overlay(service):
     resolved = w1.check_output(f"docker exec {c1} nslookup tasks.{SERVICE}")
     assert ip1 in resolved
     assert ip2 in resolved
+
+
+def test_tasks_cannot_leave_the_notebook_network(host, service):
+    """A server on the internal overlay reaches nothing outside the Swarm."""
+    image = os.environ["TWINHUB_IMAGE_PROBE"]
+    # Something listening on the manager host's own address.
+    host.run("docker rm -f twinhub-outside")
+    host.check_output(f"docker run -d --name twinhub-outside --network host {image} httpd -f -p 18080 -h /etc")
+    try:
+        manager_ip = host.check_output("hostname -i").split()[0]
+        assert host.run(f"curl -sf -m 5 http://{manager_ip}:18080/hostname").rc == 0
+        w1 = testinfra.get_host(f"ansible://worker-1?ansible_inventory={INVENTORY}")
+        c1 = task_container(w1)
+        blocked = w1.run(f"docker exec {c1} timeout 5 wget -qO- http://{manager_ip}:18080/hostname")
+        assert blocked.rc != 0, blocked.stdout
+    finally:
+        host.run("docker rm -f twinhub-outside")
