@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Spawn benchmark: N users start their servers at once through the hub API.
 
-Runs a real hub from the venv (tests/hubrun.py: hubconfig, DockerSpawner,
-the notebook image on this machine's Docker), creates N users, asks for all
-servers concurrently, and prints p50, p95 and max time from the request to
-the server being ready, the failures, and the hub's own startup time.
+Default: a real hub from the venv (tests/hubrun.py: hubconfig, DockerSpawner,
+the notebook image on this machine's Docker). With --lab: the lab's deployed
+hub (site.yml), spawning Swarm services on the worker nodes.
 
-    ./twinhub bench-spawn            # or: .venv/bin/python bench/spawn.py --users 20
+It creates N users, asks for all servers concurrently, and prints p50, p95
+and max time from the request to the server being ready, and the failures;
+with --lab also one spawn alone first (the image is on the nodes).
+
+    ./twinhub bench-spawn [--users 20]
+    ./twinhub bench-spawn --lab [--users 20]
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+import contextlib  # noqa: E402
+
 from hubrun import running_hub  # noqa: E402
 
 
@@ -33,18 +41,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=180)
+    ap.add_argument("--lab", action="store_true", help="the lab's deployed hub (Swarm) instead of a local one")
     args = ap.parse_args()
     users = [f"bench{i:03d}" for i in range(args.users)]
 
-    with running_hub(users=users) as hub:
-        session = hub.login("ops")
+    if args.lab:
+        from lab import lab_hub
+
+        context, admin_name = contextlib.nullcontext(lab_hub()), "admin"
+    else:
+        context, admin_name = running_hub(users=users), "ops"
+    with context as hub:
+        session = hub.login(admin_name)
         r = session.post(
-            f"{hub.url}/hub/api/users/ops/tokens",
+            f"{hub.url}/hub/api/users/{admin_name}/tokens",
             json={"note": "bench", "expires_in": 3600, "scopes": ["admin:users", "admin:servers", "read:servers"]},
         )
         r.raise_for_status()
         admin = hub.api(r.json()["token"])
-        # allowed_users exist in the hub's database from its start.
+        if args.lab:
+            # Admin-created users are allowed to have servers.
+            r = admin.post(f"{hub.url}/hub/api/users", json={"usernames": users + ["benchsolo"]})
+            assert r.status_code in (201, 409), r.text
 
         def spawn(user: str) -> tuple[str, float | None, str]:
             t0 = time.monotonic()
@@ -60,6 +78,12 @@ def main() -> int:
                 time.sleep(0.25)
             return user, None, f"not ready in {args.timeout}s"
 
+        if args.lab:
+            _, alone, why = spawn("benchsolo")
+            print(f"one spawn alone: {alone:.2f} s" if alone else f"one spawn alone failed: {why}")
+            admin.delete(f"{hub.url}/hub/api/users/benchsolo/server")
+            time.sleep(3)
+
         t_all = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(users)) as pool:
             results = list(pool.map(spawn, users))
@@ -67,8 +91,11 @@ def main() -> int:
 
         times = [t for _, t, _ in results if t is not None]
         failures = [(u, why) for u, t, why in results if t is None]
-        print(f"spawner: docker (DockerSpawner, {hub.cfg['spawner']['images']['notebook']})")
-        print(f"hub startup (process start to /hub/health 200): {hub.startup_seconds:.2f} s")
+        if args.lab:
+            print(f"spawner: swarm (the lab's hub at {hub.url}, servers on the worker nodes)")
+        else:
+            print(f"spawner: docker (DockerSpawner, {hub.cfg['spawner']['images']['notebook']})")
+            print(f"hub startup (process start to /hub/health 200): {hub.startup_seconds:.2f} s")
         print(f"users: {len(users)} concurrent spawns, wall {wall:.1f} s")
         if times:
             print(

@@ -101,7 +101,6 @@ def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
     c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
     c.DockerSpawner.network_name = sp["network"]
     c.DockerSpawner.use_internal_ip = True
-    c.DockerSpawner.remove = True
     # Swarm nodes pull a service's image themselves (from the site registry);
     # pulling it on the hub host too would only cost time and disk.
     c.DockerSpawner.pull_policy = "skip" if swarm else sp["pull_policy"]
@@ -111,8 +110,13 @@ def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
         # docker role sets it engine-wide on workers (daemon.json).
         c.SwarmSpawner.extra_container_spec = {"user": user, "cap_drop": ["ALL"], "init": True}
         c.SwarmSpawner.extra_placement_spec = {"constraints": list(sp["placement_constraints"])}
+        # The service name resolves straight to its one task's address (DNS
+        # round robin) instead of a virtual IP: no IPVS hop between the proxy
+        # and the server, and it works where IPVS does not (nested engines).
+        c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
         c.TwinhubSwarmSpawner.start_poll = float(sp["start_poll"])
     else:
+        c.DockerSpawner.remove = True
         c.DockerSpawner.extra_create_kwargs = {"user": user}
         c.DockerSpawner.extra_host_config = {
             "security_opt": ["no-new-privileges"],

@@ -1,4 +1,5 @@
-"""A SwarmSpawner that notices a started task within a tenth of a second.
+"""A SwarmSpawner that notices a started task within a tenth of a second,
+and routes to the task's own address.
 
 dockerspawner's SwarmSpawner waits for the service's task with a fixed
 schedule: one second before the first look (and another second while the
@@ -6,6 +7,14 @@ task does not exist yet), then 1.5x backoff up to 11 s, so a task that runs
 after 1.2 s is seen at 2.5 s and one that runs after 2.6 s at 4.75 s. The
 schedule is hard-coded in start_object, not a setting, hence this subclass:
 the same states and errors as upstream, polled from `spawner.start_poll`.
+
+Upstream routes to the service's name. A name that was just removed and
+re-created (a user stopping and starting) can resolve to the old task's
+address for a while, and the virtual IP needs IPVS, which some nodes lack.
+This routes to the running task's address on the notebook network instead;
+when Swarm reschedules the task (its node was lost), the address changes and
+poll() reports the server stopped, so the hub drops the stale route and the
+user starts a fresh server.
 """
 
 from __future__ import annotations
@@ -40,3 +49,26 @@ class TwinhubSwarmSpawner(SwarmSpawner):
             delay = min(delay * 1.5, self.start_poll_max)
         if state != "running":
             raise RuntimeError(f"Service {self.service_name} not running: {task['Status']}")
+
+    def task_address(self, task: dict | None) -> str | None:
+        """The task's IP on the notebook network."""
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0]
+        return None
+
+    async def get_ip_and_port(self):
+        address = self.task_address(await self.get_task())
+        if not address:
+            raise RuntimeError(f"Service {self.service_name} has no address on network {self.network_name}")
+        return address, self.port
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None or not (self.server and self.server.ip):
+            return status
+        address = self.task_address(await self.get_task())
+        if address and address != self.server.ip:
+            self.log.warning("Service %s moved from %s to %s: reporting it stopped", self.service_name, self.server.ip, address)
+            return "moved: Swarm restarted the server on another node"
+        return None

@@ -5,7 +5,9 @@ bench/spawn.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -20,6 +22,7 @@ from pathlib import Path
 import requests
 import yaml
 from support import ROOT, free_port, image
+from tornado.websocket import websocket_connect
 
 NETWORK = "twinhub-hub-e2e"
 PASSWORD = "lab-" + secrets.token_hex(8)
@@ -82,10 +85,13 @@ def platform_config(workdir: Path, gateway: str, hub_port: int, home_root: Path,
 
 
 class Hub:
-    def __init__(self, url: str, proc: subprocess.Popen, cfg: dict, home_root: Path, log: Path):
-        self.url, self.proc, self.cfg, self.home_root, self.log = url, proc, cfg, home_root, log
+    """A client of a hub at url (a hub this module started, or the lab's)."""
 
-    def login(self, user: str, password: str = PASSWORD) -> requests.Session:
+    def __init__(self, url: str, proc=None, cfg: dict | None = None, home_root: Path | None = None, log: Path | None = None):
+        self.url, self.proc, self.cfg, self.home_root, self.log = url, proc, cfg, home_root, log
+        self.password = PASSWORD
+
+    def login(self, user: str, password: str | None = None) -> requests.Session:
         """Log in through the hub's HTML login form, as a browser does."""
         s = requests.Session()
         page = s.get(f"{self.url}/hub/login")
@@ -93,7 +99,7 @@ class Hub:
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
         r = s.post(
             f"{self.url}/hub/login?next=%2Fhub%2Fhome",
-            data={"username": user, "password": password, "_xsrf": xsrf},
+            data={"username": user, "password": password or self.password, "_xsrf": xsrf},
             allow_redirects=False,
         )
         assert r.status_code == 302, (r.status_code, r.text[:500])
@@ -119,7 +125,8 @@ class Hub:
             if server and server.get("ready"):
                 return server
             time.sleep(0.5)
-        raise AssertionError(f"{user}'s server not ready in {timeout}s: {model}\n{self.log.read_text()[-3000:]}")
+        log = self.log.read_text()[-3000:] if self.log else ""
+        raise AssertionError(f"{user}'s server not ready in {timeout}s: {model}\n{log}")
 
 
 @contextlib.contextmanager
@@ -185,3 +192,36 @@ def stop_hub(hub: Hub, workdir: Path) -> None:
         docker("rm", "-f", *ids, check=False)
     docker("network", "rm", NETWORK, check=False)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run_code(ws_url: str, token: str, code: str) -> str:
+    """Execute code in a kernel over its websocket; return the result text."""
+    from tornado.httpclient import HTTPRequest
+
+    conn = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
+    msg_id = uuid.uuid4().hex
+    conn.write_message(
+        json.dumps(
+            {
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e", "session": uuid.uuid4().hex, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+            }
+        )
+    )  # fmt: skip
+    result = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        raw = await asyncio.wait_for(conn.read_message(), 60)
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["header"]["msg_type"]
+        if kind == "execute_result":
+            result = msg["content"]["data"]["text/plain"]
+        elif kind == "error":
+            raise AssertionError(msg["content"])
+        elif kind == "status" and msg["content"]["execution_state"] == "idle" and result is not None:
+            break
+    conn.close()
+    return result

@@ -53,6 +53,10 @@ EXTRA_CONTEXT: dict[str, list[str]] = {
     "hub": ["hubconfig", "pyproject.toml"],
 }
 
+# Images lab hosts load from archives (.cache/images): the probe for the
+# engine tests, hub and notebook for the registry to push.
+LAB_ARCHIVES = ["probe", "hub", "notebook"]
+
 LAB_NETWORK = "twinhub-lab"
 LAB_LABEL = "io.twinhub.lab=1"
 
@@ -332,7 +336,7 @@ def container_running(name: str) -> bool:
 
 def up(inventory: Path) -> None:
     tags = image_tags(build=True)
-    save_archives(tags, ["probe"])
+    save_archives(tags, LAB_ARCHIVES)
     hosts = lab_hosts(inventory)
     secrets = ROOT / ".secrets" / "lab"
     secrets.mkdir(parents=True, exist_ok=True)
@@ -428,7 +432,40 @@ def info(inventory: Path) -> None:
     if managers:
         first = hosts[managers[0]].get("ansible_host", managers[0])
         print(f"\nSwarm: docker exec {first} docker node ls")
-    print("No JupyterHub is deployed yet: site.yml holds the base, engine and Swarm layers.")
+    password = ROOT / ".secrets" / "lab" / "lab_login_password"
+    hubs = [h for h in hosts if h.startswith("hub-")]
+    serving = []
+    for name in hubs:
+        ip = container_ip(hosts[name].get("ansible_host", name))
+        if ip and http_ok(f"http://{ip}:8000/hub/health"):
+            serving.append((name, ip))
+    if not serving or not password.exists():
+        print("\nJupyterHub: not serving yet (deploy with `./twinhub up`).")
+        return
+    name, ip = serving[0]
+    print(f"\nJupyterHub ({name} is active; the other hub waits on the leader lock):")
+    print(f"  URL:       http://{ip}:8000/")
+    print("  users:     alice, bob, carol (admin: admin)")
+    print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")
+
+
+def container_ip(cname: str) -> str:
+    p = subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", cname],
+        capture_output=True,
+        text=True,
+    )
+    return (p.stdout.split() or [""])[0]
+
+
+def http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def main() -> None:
@@ -449,7 +486,7 @@ def main() -> None:
     elif args.cmd == "images":
         ensure_engine()
         tags = image_tags(build=True)
-        save_archives(tags, ["probe"])
+        save_archives(tags, LAB_ARCHIVES)
         log(f"images ready; tags in {write_env(tags)}")
     elif args.cmd == "env":
         for name, tag in image_tags(build=False).items():

@@ -15,15 +15,13 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
-from hubrun import PASSWORD, Hub, docker, running_hub
+from hubrun import PASSWORD, Hub, docker, run_code, running_hub
 from support import ROOT, image
-from tornado.websocket import websocket_connect
 
 
 @pytest.fixture(scope="module")
@@ -31,39 +29,6 @@ def hub():
     with running_hub() as h:
         print(f"\nhub startup (process start to /hub/health 200): {h.startup_seconds:.2f}s")
         yield h
-
-
-async def run_code(ws_url: str, token: str, code: str) -> str:
-    """Execute code in a kernel over its websocket; return the result text."""
-    from tornado.httpclient import HTTPRequest
-
-    conn = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
-    msg_id = uuid.uuid4().hex
-    conn.write_message(
-        json.dumps(
-            {
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e", "session": uuid.uuid4().hex, "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-            }
-        )
-    )  # fmt: skip
-    result = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        raw = await asyncio.wait_for(conn.read_message(), 60)
-        msg = json.loads(raw)
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind = msg["header"]["msg_type"]
-        if kind == "execute_result":
-            result = msg["content"]["data"]["text/plain"]
-        elif kind == "error":
-            raise AssertionError(msg["content"])
-        elif kind == "status" and msg["content"]["execution_state"] == "idle" and result is not None:
-            break
-    conn.close()
-    return result
 
 
 def container_of(hub: Hub, user: str) -> dict:

@@ -246,6 +246,7 @@ def test_swarm_spawner_settings(base, tmp_path):
     assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
     assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100", "cap_drop": ["ALL"], "init": True}
     assert c.TwinhubSwarmSpawner.start_poll == 0.1
+    assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
     assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.twinhub.notebooks == true"]}
     assert c.DockerSpawner.prefix == "twinhub"
     assert c.DockerSpawner.cmd == ["jupyterhub-singleuser"]
