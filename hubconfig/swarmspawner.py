@@ -15,13 +15,19 @@ This routes to the running task's address on the notebook network instead;
 when Swarm reschedules the task (its node was lost), the address changes and
 poll() reports the server stopped, so the hub drops the stale route and the
 user starts a fresh server.
+
+start() also waits, at the same short interval, for the server to answer
+HTTP before returning: JupyterHub's own wait afterwards backs off 0.2, 0.4,
+0.8, 1.6, 3.2 s, so a server ready after 3.1 s would be seen at 6.2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from dockerspawner import SwarmSpawner
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float
 
 # Task states that are on their way to running (upstream's list).
@@ -49,6 +55,25 @@ class TwinhubSwarmSpawner(SwarmSpawner):
             delay = min(delay * 1.5, self.start_poll_max)
         if state != "running":
             raise RuntimeError(f"Service {self.service_name} not running: {task['Status']}")
+
+    async def start(self):
+        ip, port = await super().start()
+        await self.wait_for_http(f"http://{ip}:{port}{self.server.base_url}api")
+        return ip, port
+
+    async def wait_for_http(self, url: str) -> None:
+        """Until anything answers at url (at most http_timeout); the hub checks properly after."""
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + self.http_timeout
+        delay = self.start_poll
+        while time.monotonic() < deadline:
+            try:
+                await client.fetch(url, request_timeout=2, raise_error=False)
+                return
+            except (HTTPClientError, OSError):
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self.start_poll_max)
 
     def task_address(self, task: dict | None) -> str | None:
         """The task's IP on the notebook network."""
