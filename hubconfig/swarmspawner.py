@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from dockerspawner import SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float
+from traitlets import Float, Integer
 
 # Task states that are on their way to running (upstream's list).
 PENDING = {"new", "assigned", "accepted", "starting", "pending", "preparing", "ready", "rejected"}
@@ -37,6 +38,19 @@ PENDING = {"new", "assigned", "accepted", "starting", "pending", "preparing", "r
 class TwinhubSwarmSpawner(SwarmSpawner):
     start_poll = Float(0.1, config=True, help="First wait between looks at a starting task, in seconds.")
     start_poll_max = Float(1.0, config=True, help="Longest wait between looks, in seconds.")
+    docker_threads = Integer(8, config=True, help="Threads making Docker API calls for all servers.")
+
+    _twinhub_executor = None
+
+    @property
+    def executor(self):
+        # Upstream sends every Docker API call of every spawner through one
+        # thread: 20 users starting at once queue behind each other's polls.
+        # docker-py's client keeps a pool of 10 connections; 8 threads fit.
+        cls = TwinhubSwarmSpawner
+        if cls._twinhub_executor is None:
+            cls._twinhub_executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="twinhub-docker")
+        return cls._twinhub_executor
 
     async def start_object(self):
         delay = self.start_poll
