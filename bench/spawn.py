@@ -61,7 +61,7 @@ def main() -> int:
         admin = hub.api(r.json()["token"])
         if args.lab:
             # Admin-created users are allowed to have servers.
-            r = admin.post(f"{hub.url}/hub/api/users", json={"usernames": users + ["benchsolo"]})
+            r = admin.post(f"{hub.url}/hub/api/users", json={"usernames": [*users, "benchsolo"]})
             assert r.status_code in (201, 409), r.text
 
         def spawn(user: str) -> tuple[str, float | None, str]:

@@ -159,3 +159,70 @@ def test_unknown_nfs_implementation(tmp_path, target):
 def test_missing_backup_password(tmp_path, target):
     inv = inventory(tmp_path, target, {"storage": ["s1"]}, {"s1": {"nfs_server_homedir_token": "t" * 40}})
     assert_stopped_in_validation(run_site(inv), "backup_password is empty", "from Ansible Vault")
+
+
+HUB_SECRETS = {
+    "hub_image": "registry.example.org:5000/twinhub/hub:1.0",
+    "hub_cookie_secret": "ab" * 32,
+    "hub_crypt_key": "cd" * 32,
+    "hub_proxy_token": "p" * 40,
+    "hub_prometheus_token": "m" * 40,
+    "hub_db_password": "d" * 24,
+    "hub_platform_config": {
+        "auth": {"type": "pam", "allowed_groups": ["jupyter"]},
+        "spawner": {
+            "images": {"notebook": "registry.example.org:5000/twinhub/notebook:1.0"},
+            "profiles": {"small": {"display_name": "Small", "image": "notebook"}},
+        },
+    },
+}
+DB_OK = {"postgres_databases": [{"name": "jupyterhub", "owner": "jupyterhub", "password": "d" * 24}]}
+
+
+def platform_inventory(tmp_path, target, hub_vars=None, db_vars=None, hub_b_vars=None) -> Path:
+    groups = {"hubs": ["h1", "h2"], "db": ["d1"], "registry": ["r1"]}
+    hostvars = {
+        "h1": {**HUB_SECRETS, **(hub_vars or {})},
+        "h2": {**HUB_SECRETS, **(hub_vars or {}), **(hub_b_vars or {})},
+        "d1": {**DB_OK, **(db_vars or {})},
+        "r1": {"pki_ca_dir": str(tmp_path / "ca")},
+    }
+    return inventory(tmp_path, target, groups, hostvars)
+
+
+def test_valid_platform_inventory_passes_validation(tmp_path, target):
+    inv = platform_inventory(tmp_path, target)
+    result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "ca").exists(), "validation made the CA: it must change nothing"
+
+
+def test_hubs_with_different_secrets(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, hub_b_vars={"hub_cookie_secret": "ef" * 32})
+    assert_stopped_in_validation(run_site(inv), "hub_cookie_secret differs between the hubs", "expected one value")
+
+
+def test_platform_config_refused_by_hubconfig(tmp_path, target):
+    cfg = yaml.safe_load(yaml.safe_dump(HUB_SECRETS["hub_platform_config"]))
+    cfg["spawner"]["profiles"]["small"]["image"] = "docker.io/anything:latest"
+    cfg["spawner"]["pull_policy"] = "sometimes"
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_platform_config": cfg})
+    assert_stopped_in_validation(
+        run_site(inv), "spawner.pull_policy: 'sometimes' is not allowed", "expected one of ['ifnotpresent', 'always', 'never']"
+    )
+
+
+def test_weak_hub_secret(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_crypt_key": "not-hex"})
+    assert_stopped_in_validation(run_site(inv), "hub_crypt_key bad", "64 hex characters")
+
+
+def test_database_without_a_usable_password(tmp_path, target):
+    dbs = [{"name": "jupyterhub", "owner": "jupyterhub", "password": "short"}]
+    inv = platform_inventory(tmp_path, target, db_vars={"postgres_databases": dbs})
+    assert_stopped_in_validation(run_site(inv), "postgres_databases[0]", "password 5 characters", "at least 16")
+
+
+def test_hub_image_without_a_tag(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_image": "twinhub/hub"})
+    assert_stopped_in_validation(run_site(inv), 'hub_image is "twinhub/hub"', "with a tag")

@@ -25,7 +25,7 @@ def test_issued_certificate_names_and_key(host):
     assert "IP Address:10.9.8.7" in text
     assert "TLS Web Server Authentication" in text
     key = host.file("/etc/twinhub/tls/web.key")
-    assert key.mode == 0o640 and key.user == "root"
+    assert (key.mode, key.user) == (0o640, "root")
     # The key matches the certificate.
     pub_cert = host.check_output("openssl x509 -in /etc/twinhub/tls/web.crt -noout -pubkey")
     pub_key = host.check_output("openssl pkey -in /etc/twinhub/tls/web.key -pubout")

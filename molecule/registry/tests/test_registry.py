@@ -45,5 +45,5 @@ def test_registry_host_keeps_no_local_copy():
 
 def test_key_readable_by_the_registry_only():
     key = REGISTRY.file("/etc/docker/registry/tls/registry.key")
-    assert key.mode == 0o640 and key.group == "docker-registry"
+    assert (key.mode, key.group) == (0o640, "docker-registry")
     assert REGISTRY.service("docker-registry").is_running
