@@ -103,7 +103,9 @@ def test_logs_are_json_without_secrets(host):
 
 def test_bad_config_never_reaches_the_running_hub(host):
     """The image's own check refuses a bad file; the running hub is untouched."""
-    host.check_output("install -m 0644 /etc/twinhub/platform.yaml /tmp/bad.yaml && sed -i 's/^  type: swarm/  type: warp/' /tmp/bad.yaml")
+    host.check_output(
+        "install -m 0644 /etc/twinhub/platform.yaml /tmp/bad.yaml && sed -i 's/^  type: swarm/  type: warp/' /tmp/bad.yaml"
+    )
     r = host.run(
         "docker run --rm --network none -v /tmp/bad.yaml:/tmp/bad.yaml:ro --entrypoint python "
         "$(docker inspect -f '{{.Config.Image}}' twinhub-hub) -m hubconfig check /tmp/bad.yaml"
