@@ -15,7 +15,7 @@ import uuid
 import pytest
 from hubrun import run_code
 from lab import lab_hub, running_task, service_of, task_container
-from support import lab_exec
+from support import lab_exec, swarm_nodes
 
 WORKERS = {"worker-1", "worker-2"}
 STORAGE_HOME = "/srv/twinhub/home"
@@ -178,3 +178,7 @@ def test_losing_a_worker_loses_no_server_for_long_and_no_file(alice):
         assert alice.run("open('/home/jovyan/before-loss.txt').read()") == "'kept'"
     finally:
         subprocess.run(["docker", "start", f"twinhub-lab-{node}"], check=True, capture_output=True)
+        # Back in the Swarm before the next suite looks at it.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and swarm_nodes("services")[node]["Status"] != "Ready":
+            time.sleep(2)
