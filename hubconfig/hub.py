@@ -42,6 +42,9 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.ConfigurableHTTPProxy.auth_token = read_secret(secret_path(cfg, "proxy_token"), "hub.secrets_dir/proxy_token")
     c.ConfigurableHTTPProxy.api_url = hub["proxy_api_url"]
     c.ConfigurableHTTPProxy.should_start = not hub["proxy_external"]
+    # JupyterHub re-checks the proxy's routes with each activity update: an
+    # external proxy that restarted empty gets its routes back this often.
+    c.JupyterHub.last_activity_interval = hub["route_check_interval"]
 
     c.JupyterHub.log_level = hub["log_level"]
     if hub["log_format"] == "json":

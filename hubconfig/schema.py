@@ -62,6 +62,12 @@ SCHEMA: dict[str, Any] = obj(
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
                 "proxy_api_url": {**URL, "default": "http://127.0.0.1:8001"},
                 "proxy_external": {"type": "boolean", "default": False},
+                "route_check_interval": {
+                    "type": "integer",
+                    "minimum": 10,
+                    "default": 300,
+                    "description": "seconds between the hub's activity and proxy route checks (restores a restarted proxy's routes)",
+                },
             }
         ),
         "auth": obj(
