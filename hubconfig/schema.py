@@ -66,7 +66,7 @@ SCHEMA: dict[str, Any] = obj(
                     "type": "integer",
                     "minimum": 10,
                     "default": 300,
-                    "description": "seconds between the hub's activity and proxy route checks (restores a restarted proxy's routes)",
+                    "description": "seconds between route checks (they restore a restarted proxy's routes)",
                 },
             }
         ),
