@@ -140,7 +140,9 @@ STORAGE_OK = {
 
 
 def test_valid_storage_inventory_passes_validation(tmp_path, target):
-    inv = inventory(tmp_path, target, {"storage": ["s1"], "hubs": ["h1"]}, {"s1": STORAGE_OK})
+    inv = inventory(
+        tmp_path, target, {"storage": ["s1"], "hubs": ["h1"], "db": ["d1"]}, {"s1": STORAGE_OK, "h1": HUB_SECRETS, "d1": DB_OK}
+    )
     result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -226,3 +228,8 @@ def test_database_without_a_usable_password(tmp_path, target):
 def test_hub_image_without_a_tag(tmp_path, target):
     inv = platform_inventory(tmp_path, target, hub_vars={"hub_image": "twinhub/hub"})
     assert_stopped_in_validation(run_site(inv), 'hub_image is "twinhub/hub"', "with a tag")
+
+
+def test_hubs_without_a_database(tmp_path, target):
+    inv = inventory(tmp_path, target, {"hubs": ["h1"]}, {"h1": HUB_SECRETS})
+    assert_stopped_in_validation(run_site(inv), "hub_db_host is empty", "no db host")
