@@ -26,9 +26,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.JupyterHub.bind_url = hub["bind_url"]
     c.JupyterHub.hub_bind_url = hub["hub_bind_url"]
     if hub["hub_connect_url"]:
-        # Servers reach the hub API here; in failover mode an address that
-        # follows the active hub, never one hub host's own address.
+        # The proxy and the hub's own services reach this hub here.
         c.JupyterHub.hub_connect_url = hub["hub_connect_url"]
+    if hub["servers_connect_url"]:
+        # Users' servers reach the hub API here: in a hub pair an address that
+        # follows the active hub (the relay), never one hub host's own, so a
+        # failover does not strand running servers.
+        c.Spawner.hub_connect_url = hub["servers_connect_url"]
     c.JupyterHub.db_url = db_url(cfg)
     # Servers keep running when the hub stops: the next hub (after a restart,
     # a failover or a switch) adopts them.

@@ -41,6 +41,8 @@ DEFAULT_LOCK_KEY = int.from_bytes(b"twinhub\0", "big") & 0x7FFFFFFFFFFFFFFF
 PR_SET_PDEATHSIG = 1
 
 EXIT_FENCED = 75  # EX_TEMPFAIL: lost the database session; systemd restarts us
+# "<supervisor pid>:<its database backend pid>", given to the hub it starts.
+HOLDER_ENV = "TWINHUB_LEADER_HOLDER"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ def connect(settings: LeaderSettings) -> psycopg.Connection:
         keepalives_idle=settings.keepalive_idle,
         keepalives_interval=settings.keepalive_interval,
         keepalives_count=settings.keepalive_count,
+        # Unanswered packets (a cut network) fail the session after this long,
+        # where TCP would otherwise retransmit for many minutes: the holder
+        # is fenced within check_timeout even when nothing answers.
+        tcp_user_timeout=int(settings.check_timeout * 1000),
     )
     with conn.cursor() as cur:
         # The server side of the same idea: PostgreSQL notices a vanished
@@ -167,8 +173,10 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         conn = self.acquire()
+        # The child proves it was started by the lock holder (assert_leader).
+        env = {**os.environ, HOLDER_ENV: f"{os.getpid()}:{conn.info.backend_pid}"}
         # preexec_fn is safe here: the supervisor runs no other threads.
-        self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent)
+        self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent, env=env)
         log.info("started %s (pid %s)", self.command[0], self.child.pid)
         try:
             while True:
@@ -188,6 +196,39 @@ class Supervisor:
                 time.sleep(self.settings.check_interval)
         finally:
             conn.close()
+
+
+def assert_leader(environ: dict[str, str] | None = None) -> None:
+    """Refuse to run a hub of a pair unless its supervisor holds the lock now.
+
+    Called by the hub image's jupyterhub_config.py. Where the leader lock is
+    configured (TWINHUB_LEADER_DB_URL), a `jupyterhub` started any other way
+    (by hand, `docker exec`, a second supervisor's stale child) exits before
+    it opens the database: never two hubs on one database.
+    """
+    env = os.environ if environ is None else environ
+    if not env.get("TWINHUB_LEADER_DB_URL"):
+        return
+    holder = env.get(HOLDER_ENV, "")
+    try:
+        supervisor_pid, backend_pid = (int(x) for x in holder.split(":"))
+    except ValueError:
+        raise SystemExit(
+            "leader: refusing to start JupyterHub outside the leader supervisor (TWINHUB_LEADER_DB_URL is set): "
+            "start the hub with the image's entrypoint (python -m hubconfig.leader)"
+        ) from None
+    if os.getppid() != supervisor_pid:
+        raise SystemExit(f"leader: refusing to start: parent {os.getppid()} is not the lock holder {supervisor_pid}")
+    key = int(env.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY))
+    url = db_url_with_password(env["TWINHUB_LEADER_DB_URL"], env.get("TWINHUB_LEADER_DB_PASSWORD_FILE"))
+    with psycopg.connect(url, connect_timeout=5, application_name="twinhub-leader-check") as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = %s AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (backend_pid, key),
+        ).fetchone()
+    if not row or row[0] != 1:
+        raise SystemExit(f"leader: refusing to start: database session {backend_pid} does not hold the leader lock")
 
 
 def db_url_with_password(url: str, password_file: str | None) -> str:

@@ -54,6 +54,11 @@ SCHEMA: dict[str, Any] = obj(
                 "bind_url": {**URL, "default": "http://0.0.0.0:8000"},
                 "hub_bind_url": {**URL, "default": "http://0.0.0.0:8081"},
                 "hub_connect_url": {**OPT_URL, "default": ""},
+                "servers_connect_url": {
+                    **OPT_URL,
+                    "default": "",
+                    "description": "where users' servers reach the hub API (an address that follows the active hub)",
+                },
                 "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", "default": "sqlite://"},
                 "db_password_file": {**OPT_PATH, "default": ""},
                 "secrets_dir": {**PATH, "default": "/etc/twinhub/secrets"},

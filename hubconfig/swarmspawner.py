@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dockerspawner import SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
 
 # Task states that are on their way to running (upstream's list).
 PENDING = {"new", "assigned", "accepted", "starting", "pending", "preparing", "ready", "rejected"}
@@ -70,10 +70,27 @@ class TwinhubSwarmSpawner(SwarmSpawner):
         if state != "running":
             raise RuntimeError(f"Service {self.service_name} not running: {task['Status']}")
 
+    task_id = Unicode("", help="The Swarm task this hub started (kept in the hub database).")
+
     async def start(self):
         ip, port = await super().start()
+        self.task_id = ((await self.get_task()) or {}).get("ID", "")
         await self.wait_for_http(f"http://{ip}:{port}{self.server.base_url}api")
         return ip, port
+
+    def get_state(self):
+        state = super().get_state()
+        if self.task_id:
+            state["task_id"] = self.task_id
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.task_id = state.get("task_id", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.task_id = ""
 
     async def wait_for_http(self, url: str) -> None:
         """Until anything answers at url (at most http_timeout); the hub checks properly after."""
@@ -106,7 +123,14 @@ class TwinhubSwarmSpawner(SwarmSpawner):
         status = await super().poll()
         if status is not None or not (self.server and self.server.ip):
             return status
-        address = self.task_address(await self.get_task())
+        task = await self.get_task()
+        if self.task_id and task and task["ID"] != self.task_id:
+            # Swarm replaced the task (the server died, maybe while no hub was
+            # running): a fresh server without the user's kernels. Report the
+            # one the user had as stopped rather than adopt the stranger.
+            self.log.warning("Service %s runs task %s, not %s: reporting it stopped", self.service_name, task["ID"], self.task_id)
+            return "restarted: Swarm replaced the server"
+        address = self.task_address(task)
         if address and address != self.server.ip:
             self.log.warning("Service %s moved from %s to %s: reporting it stopped", self.service_name, self.server.ip, address)
             return "moved: Swarm restarted the server on another node"

@@ -90,10 +90,20 @@ class Hub:
     def __init__(self, url: str, proc=None, cfg: dict | None = None, home_root: Path | None = None, log: Path | None = None):
         self.url, self.proc, self.cfg, self.home_root, self.log = url, proc, cfg, home_root, log
         self.password = PASSWORD
+        # What this client's sessions verify TLS against (a CA file for the lab's proxy).
+        self.verify: bool | str = True
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.verify = self.verify
+        # requests lets REQUESTS_CA_BUNDLE from the environment override the
+        # session's own CA file; a lab CA must win.
+        s.trust_env = self.verify is True
+        return s
 
     def login(self, user: str, password: str | None = None) -> requests.Session:
         """Log in through the hub's HTML login form, as a browser does."""
-        s = requests.Session()
+        s = self.session()
         page = s.get(f"{self.url}/hub/login")
         page.raise_for_status()
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
@@ -112,7 +122,7 @@ class Hub:
         return r.json()["token"]
 
     def api(self, token: str) -> requests.Session:
-        s = requests.Session()
+        s = self.session()
         s.headers["Authorization"] = f"token {token}"
         return s
 
@@ -200,11 +210,12 @@ def stop_hub(hub: Hub, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def run_code(ws_url: str, token: str, code: str) -> str:
+async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = None) -> str:
     """Execute code in a kernel over its websocket; return the result text."""
     from tornado.httpclient import HTTPRequest
 
-    conn = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
+    request = HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, ca_certs=ca_certs)
+    conn = await websocket_connect(request)
     msg_id = uuid.uuid4().hex
     conn.write_message(
         json.dumps(

@@ -46,6 +46,7 @@ IMAGES: dict[str, str] = {
     "probe": "base",
     "notebook": "base",
     "hub": "base",
+    "relay": "base",
 }
 # Repository paths staged into an image's build context beside its own
 # directory (and hashed with it).
@@ -54,8 +55,8 @@ EXTRA_CONTEXT: dict[str, list[str]] = {
 }
 
 # Images lab hosts load from archives (.cache/images): the probe for the
-# engine tests, hub and notebook for the registry to push.
-LAB_ARCHIVES = ["probe", "hub", "notebook"]
+# engine tests, hub, notebook and relay for the registry to push.
+LAB_ARCHIVES = ["probe", "hub", "notebook", "relay"]
 
 LAB_NETWORK = "twinhub-lab"
 LAB_LABEL = "io.twinhub.lab=1"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import subprocess
+import threading
 import time
 
 import requests
-from hubrun import Hub
+from hubrun import Hub, run_code
 from support import ROOT, lab_exec
 
 HUBS = ("hub-a", "hub-b")
 PASSWORD_FILE = ROOT / ".secrets" / "lab" / "lab_login_password"
+INVENTORY = ROOT / "inventories" / "lab"
 
 
 def container_ip(host: str) -> str:
@@ -65,3 +69,136 @@ def task_container(user: str, node: str) -> str:
     out = lab_exec(node, "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name=twinhub-{user}").stdout
     assert out.strip(), f"no container of twinhub-{user} on {node}"
     return out.split()[0]
+
+
+# --- failover and switching through the proxy (tests and bench/) ---
+CA = str(ROOT / ".secrets" / "lab" / "ca" / "ca.crt")
+
+
+def proxy_url() -> str:
+    # The proxy's certificate names its address too (pki role).
+    return f"https://{container_ip('proxy')}"
+
+
+def db_ip() -> str:
+    return container_ip("services")
+
+
+class Poller(threading.Thread):
+    """Calls each URL in turn every `interval` s; records (start, end, url, status)."""
+
+    def __init__(self, session: requests.Session, urls: list[str], interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.session, self.urls, self.interval = session, urls, interval
+        self.results: list[tuple[float, float, str, int]] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for url in self.urls:
+                t0 = time.monotonic()
+                try:
+                    status = self.session.get(url, timeout=60, verify=CA).status_code
+                except requests.RequestException:
+                    status = 0
+                self.results.append((t0, time.monotonic(), url, status))
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(90)
+
+    def failures(self) -> list[tuple[float, float, str, int]]:
+        return [r for r in self.results if r[3] != 200]
+
+    def summary(self) -> str:
+        """'N failed of M requests' and what failed (status 0: no answer)."""
+        failed = self.failures()
+        kinds = sorted({(url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1], status) for _, _, url, status in failed})
+        return f"{len(failed)} failed of {len(self.results)} requests" + (f" {kinds}" if kinds else "")
+
+    def longest_gap(self, url: str, since: float) -> float:
+        """Longest time without a good answer from url after `since` (the outage a user sees)."""
+        ends = [since, *sorted(end for _, end, u, status in self.results if u == url and status == 200 and end >= since)]
+        return max(b - a for a, b in itertools.pairwise(ends)) if len(ends) > 1 else float("inf")
+
+
+class Bob:
+    """A user working through the proxy: a session cookie, a token, a kernel."""
+
+    def __init__(self):
+        hub = lab_hub()
+        hub.url = proxy_url()
+        hub.verify = CA
+        self.hub = hub
+        self.session = hub.login("bob")
+        self.token = hub.token(self.session, "bob")
+        self.api = hub.api(self.token)
+        self.base = f"{hub.url}/user/bob"
+
+    def start(self) -> None:
+        r = self.api.post(f"{self.hub.url}/hub/api/users/bob/server", json={"profile": "small"})
+        assert r.status_code in (201, 202, 400), r.text  # 400: already running
+        self.hub.wait_ready(self.api, "bob", timeout=180)
+        r = self.api.post(f"{self.base}/api/kernels", json={"name": "python3"})
+        assert r.status_code == 201, r.text
+        self.kernel = r.json()["id"]
+
+    def run(self, code: str) -> str:
+        ws = self.base.replace("https://", "wss://") + f"/api/kernels/{self.kernel}/channels"
+        return asyncio.run(run_code(ws, self.token, code, ca_certs=CA))
+
+    def logged_in(self) -> bool:
+        r = self.session.get(f"{self.hub.url}/hub/api/user", timeout=30)
+        return r.status_code == 200 and r.json()["name"] == "bob"
+
+    def poller(self) -> Poller:
+        p = Poller(self.api, [f"{self.hub.url}/hub/api/users/bob", f"{self.base}/api/status"])
+        p.start()
+        time.sleep(1)
+        return p
+
+
+def hub_connections() -> dict[str, int]:
+    """Sessions of JupyterHub itself (not the leader supervisors) on the hub database, by client address."""
+    out = lab_exec(
+        "services", "su", "postgres", "-c",
+        "psql -tA -d jupyterhub -c \"SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE datname = 'jupyterhub'"
+        " AND usename = 'jupyterhub' AND application_name NOT LIKE 'twinhub-leader%' GROUP BY 1\"",
+    ).stdout  # fmt: skip
+    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if "|" in line}
+
+
+def wait_serving(host: str, timeout: float = 90) -> float:
+    """Seconds until `host` is the hub that serves."""
+    t0 = time.monotonic()
+    served, _ = active_hub(timeout)
+    while served != host:
+        assert time.monotonic() - t0 < timeout, f"{host} did not take over within {timeout}s (serving: {served})"
+        time.sleep(0.2)
+        served, _ = active_hub(timeout)
+    return time.monotonic() - t0
+
+
+def wait_standby(host: str, timeout: float = 120) -> None:
+    """Until host's hub container runs again (as the standby)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = lab_exec(host, "docker", "inspect", "-f", "{{.State.Running}}", "twinhub-hub", check=False)
+        if r.stdout.strip() == "true":
+            return
+        time.sleep(1)
+    raise AssertionError(f"{host}'s hub did not come back as the standby within {timeout}s")
+
+
+def switch(to: str) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.monotonic()
+    r = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_active_hub={to}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    return r, time.monotonic() - t0
+
+
+def other_hub(host: str) -> str:
+    return next(h for h in HUBS if h != host)

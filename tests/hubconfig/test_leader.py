@@ -177,3 +177,37 @@ def test_password_file_must_be_private(tmp_path):
         db_url_with_password("postgresql://hub@db/hub", str(secret))
     secret.chmod(0o600)
     assert "password=s3cret" in db_url_with_password("postgresql://hub@db/hub", str(secret))
+
+
+# Stands in for the hub image's jupyterhub_config.py: the guard, then a mark.
+GUARDED_HUB = r"""
+import sys
+from hubconfig.leader import assert_leader
+assert_leader()
+open(sys.argv[1], "w").write("started")
+"""
+
+
+def test_hub_started_outside_the_supervisor_refuses(postgres):
+    from hubconfig.leader import assert_leader
+
+    env = {"TWINHUB_LEADER_DB_URL": postgres}
+    with pytest.raises(SystemExit, match="refusing to start JupyterHub outside the leader supervisor"):
+        assert_leader(env)
+    # A holder string copied from elsewhere does not help: wrong parent.
+    with pytest.raises(SystemExit, match="is not the lock holder 1"):
+        assert_leader({**env, "TWINHUB_LEADER_HOLDER": "1:12345"})
+    # Without a pair (no leader lock configured) nothing is checked.
+    assert_leader({})
+
+
+def test_hub_started_by_the_lock_holder_runs(postgres, tmp_path, key, procs):
+    marker = tmp_path / "started"
+    env = {**os.environ, "TWINHUB_LEADER_DB_URL": postgres, "TWINHUB_LEADER_LOCK_KEY": str(key)}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "hubconfig.leader", "--", sys.executable, "-c", GUARDED_HUB, str(marker)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    procs.append(p)
+    assert p.wait(20) == 0, p.stdout.read()
+    assert marker.read_text() == "started"

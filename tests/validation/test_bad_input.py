@@ -165,6 +165,7 @@ def test_missing_backup_password(tmp_path, target):
 
 HUB_SECRETS = {
     "hub_image": "registry.example.org:5000/twinhub/hub:1.0",
+    "proxy_relay_image": "registry.example.org:5000/twinhub/relay:1.0",
     "hub_cookie_secret": "ab" * 32,
     "hub_crypt_key": "cd" * 32,
     "hub_proxy_token": "p" * 40,
@@ -181,13 +182,16 @@ HUB_SECRETS = {
 DB_OK = {"postgres_databases": [{"name": "jupyterhub", "owner": "jupyterhub", "password": "d" * 24}]}
 
 
-def platform_inventory(tmp_path, target, hub_vars=None, db_vars=None, hub_b_vars=None) -> Path:
-    groups = {"hubs": ["h1", "h2"], "db": ["d1"], "registry": ["r1"]}
+def platform_inventory(tmp_path, target, hub_vars=None, db_vars=None, hub_b_vars=None, platform=None) -> Path:
+    """The platform's hosts; `platform` are inventory-wide settings (group_vars/all)."""
+    groups = {"proxy": ["p1"], "hubs": ["h1", "h2"], "db": ["d1"], "registry": ["r1"]}
+    everywhere = {"pki_ca_dir": str(tmp_path / "ca"), **(platform or {})}
     hostvars = {
-        "h1": {**HUB_SECRETS, **(hub_vars or {})},
-        "h2": {**HUB_SECRETS, **(hub_vars or {}), **(hub_b_vars or {})},
-        "d1": {**DB_OK, **(db_vars or {})},
-        "r1": {"pki_ca_dir": str(tmp_path / "ca")},
+        "p1": everywhere,
+        "h1": {**everywhere, **HUB_SECRETS, **(hub_vars or {})},
+        "h2": {**everywhere, **HUB_SECRETS, **(hub_vars or {}), **(hub_b_vars or {})},
+        "d1": {**everywhere, **DB_OK, **(db_vars or {})},
+        "r1": everywhere,
     }
     return inventory(tmp_path, target, groups, hostvars)
 
@@ -233,3 +237,40 @@ def test_hub_image_without_a_tag(tmp_path, target):
 def test_hubs_without_a_database(tmp_path, target):
     inv = inventory(tmp_path, target, {"hubs": ["h1"]}, {"h1": HUB_SECRETS})
     assert_stopped_in_validation(run_site(inv), "hub_db_host is empty", "no db host")
+
+
+def test_active_hub_that_is_not_a_hub(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_active_hub": "h3"})
+    assert_stopped_in_validation(
+        run_site(inv), 'twinhub_active_hub (proxy_active_hub) is "h3"', 'expected one of the hubs group, ["h1", "h2"]'
+    )
+
+
+def test_mode_that_does_not_exist(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_mode": "active-active"})
+    assert_stopped_in_validation(run_site(inv), 'twinhub_mode (proxy_mode) is "active-active"', "expected failover")
+
+
+def test_relay_image_missing(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, hub_vars={"proxy_relay_image": ""})
+    assert_stopped_in_validation(run_site(inv), 'proxy_relay_image is ""', "images/relay")
+
+
+def test_proxy_upload_limit_that_is_not_a_size(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"proxy_client_max_body_size": "lots"})
+    assert_stopped_in_validation(run_site(inv), 'proxy_client_max_body_size "lots"', "sizes like 256m")
+
+
+def test_staging_hub_sharing_the_database(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_mode": "staging"})
+    assert_stopped_in_validation(
+        run_site(inv), 'hub_db_name is ["jupyterhub", "jupyterhub"]', "a database of its own for the staging hub"
+    )
+
+
+def test_staging_pair_with_its_own_database_passes(tmp_path, target):
+    inv = platform_inventory(
+        tmp_path, target, platform={"twinhub_mode": "staging"}, hub_b_vars={"hub_db_name": "jupyterhub_staging"}
+    )
+    result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -48,6 +48,8 @@ def test_platform_config_is_rendered_with_managed_settings(host):
     assert cfg["hub"]["db_url"].startswith("postgresql://jupyterhub@")
     assert cfg["hub"]["db_password_file"] == f"{SECRETS}/db_password"
     assert cfg["hub"]["hub_connect_url"] == "http://twinhub-hub-hub-1:8081"
+    # Servers call the hub through the relay that follows the active hub.
+    assert cfg["hub"]["servers_connect_url"] == "http://twinhub-hub-api:8081"
     assert cfg["auth"]["dummy"]["password_file"] == f"{SECRETS}/dummy_password"
     # No secret value is in the config itself.
     for name in ("db_password", "proxy_token", "cookie_secret"):

@@ -1,0 +1,172 @@
+"""NGINX in front of two stand-in hubs: TLS, failover, the request hold, logs, keepalived."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+
+
+def host(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+PROXY, PROXY2, HUB_A, HUB_B = host("proxy1"), host("proxy2"), host("hub-a"), host("hub-b")
+CURL = "curl -s --max-time 40 --cacert /usr/local/share/ca-certificates/twinhub-platform-ca.crt"
+
+
+def get(path="/hub/health", extra=""):
+    out = PROXY.check_output(f"{CURL} {extra} https://proxy1{path}")
+    return json.loads(out)
+
+
+@pytest.fixture(autouse=True)
+def hubs_back_up():
+    """Both stand-in hubs run before and after every test."""
+    for h in (HUB_A, HUB_B):
+        h.run("systemctl start standin-hub")
+    yield
+    for h in (HUB_A, HUB_B):
+        h.run("systemctl start standin-hub")
+    time.sleep(1)
+
+
+def test_http_redirects_to_https():
+    out = PROXY.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://proxy1/hub/login?next=x")
+    assert out == "301 https://proxy1/hub/login?next=x"
+
+
+def test_tls_is_modern_with_hsts():
+    assert PROXY.run(f"{CURL} --tlsv1.1 --tls-max 1.1 https://proxy1/").rc != 0
+    for version in ("1.2", "1.3"):
+        r = PROXY.run(f"{CURL} -o /dev/null -D - --tlsv{version} --tls-max {version} https://proxy1/hub/health")
+        assert r.rc == 0, r.stderr
+        assert "strict-transport-security: max-age=63072000; includesubdomains" in r.stdout.lower()
+    assert PROXY.file("/etc/nginx/tls/proxy.key").mode & 0o007 == 0
+
+
+def test_active_hub_serves():
+    assert get()["hub"] == "hub-a"
+
+
+def test_standby_serves_when_the_active_hub_is_down():
+    HUB_A.check_output("systemctl stop standin-hub")
+    assert get()["hub"] == "hub-b"
+    # POSTs go there too: the active hub never saw them.
+    out = PROXY.check_output(f"{CURL} -X POST --data-binary 'x=1' https://proxy1/hub/api/x")
+    assert json.loads(out) == {"hub": "hub-b", "received": 3}
+
+
+def test_request_waits_while_no_hub_answers():
+    HUB_A.check_output("systemctl stop standin-hub")
+    HUB_B.check_output("systemctl stop standin-hub")
+    HUB_B.check_output("systemd-run --on-active=3 --timer-property=AccuracySec=100ms systemctl start standin-hub")
+    t0 = time.monotonic()
+    body = get("/hub/api/user?token=do-not-log-me")
+    held = time.monotonic() - t0
+    assert body["hub"] == "hub-b"
+    assert 2.0 < held < 10, held
+    entry = json.loads(PROXY.check_output("tail -n 1 /var/log/nginx/twinhub-access.json"))
+    assert entry["http.response.status_code"] == 200
+    assert float(entry["twinhub.held_s"]) > 2.0
+    assert entry["url.path"] == "/hub/api/user"
+    assert "do-not-log-me" not in PROXY.file("/var/log/nginx/twinhub-access.json").content_string
+
+
+def test_post_body_survives_the_wait():
+    HUB_A.check_output("systemctl stop standin-hub")
+    HUB_B.check_output("systemctl stop standin-hub")
+    HUB_A.check_output("systemd-run --on-active=2 --timer-property=AccuracySec=100ms systemctl start standin-hub")
+    out = PROXY.check_output(f"head -c 100000 /dev/zero | {CURL} -X POST --data-binary @- https://proxy1/hub/api/users")
+    assert json.loads(out) == {"hub": "hub-a", "received": 100000}
+
+
+def test_no_hub_for_too_long_is_a_clean_502():
+    HUB_A.check_output("systemctl stop standin-hub")
+    HUB_B.check_output("systemctl stop standin-hub")
+    t0 = time.monotonic()
+    code = PROXY.check_output(f"{CURL} -o /dev/null -w '%{{http_code}}' https://proxy1/hub/health")
+    assert code == "502"
+    assert 19 < time.monotonic() - t0 < 30  # proxy_hold_timeout: 20
+
+
+def test_websocket_upgrade_headers_reach_the_hub():
+    # HTTP/1.1: browsers open websockets that way (HTTP/2 has no Upgrade).
+    body = get("/user/alice/api/kernels/1/channels", "--http1.1 -H 'Upgrade: websocket' -H 'Connection: Upgrade'")
+    assert (body["upgrade"], body["connection"]) == ("websocket", "upgrade")
+    # Plain requests keep the connection to the hub alive instead.
+    assert get()["connection"] is None
+
+
+def test_upload_limit():
+    r = PROXY.run(
+        f"head -c 2000000 /dev/zero | {CURL} -o /dev/null -w '%{{http_code}}' -X POST --data-binary @- https://proxy1/x"
+    )
+    assert r.stdout == "413"
+
+
+def test_access_log_is_json():
+    get("/hub/home")
+    for line in PROXY.file("/var/log/nginx/twinhub-access.json").content_string.splitlines()[-5:]:
+        entry = json.loads(line)
+        assert {"@timestamp", "client.ip", "http.request.method", "upstream.address"} <= entry.keys()
+
+
+def test_config_is_valid_and_alone():
+    assert PROXY.run("nginx -t").rc == 0
+    assert not PROXY.file("/etc/nginx/sites-enabled/default").exists
+
+
+def test_virtual_address_moves_to_the_other_proxy():
+    vip = "10.250.250.250"
+
+    def holder():
+        for p in (PROXY, PROXY2):
+            if vip in p.check_output("ip -4 -o addr show"):
+                return p
+        return None
+
+    deadline = time.monotonic() + 15
+    while holder() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if holder() is None:
+        pytest.skip("keepalived could not bring up VRRP between these containers (see docs/proxy.md)")
+    assert holder() is PROXY
+    PROXY.check_output("systemctl stop nginx")
+    try:
+        deadline = time.monotonic() + 15
+        while holder() is not PROXY2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert holder() is PROXY2
+    finally:
+        PROXY.check_output("systemctl start nginx")
+
+
+def test_staging_mode_routes_opted_in_users_to_the_other_hub():
+    """Runs last: re-converges the proxies in staging mode (then back)."""
+    scenario = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def converge(*extra):
+        r = subprocess.run(
+            ["ansible-playbook", "-i", INVENTORY, os.path.join(scenario, "converge.yml"), *extra],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-3000:]
+
+    converge("-e", "twinhub_mode=staging", "-e", "proxy_staging_server_name=staging.molecule.test")
+    try:
+        assert get()["hub"] == "hub-a"
+        assert get(extra="--cookie twinhub_hub=staging")["hub"] == "hub-b"
+        staging = "--resolve staging.molecule.test:443:127.0.0.1"
+        out = PROXY.check_output(f"{CURL} {staging} https://staging.molecule.test/hub/health")
+        assert json.loads(out)["hub"] == "hub-b"
+        # No failover between independent hubs: the main name waits for hub-a.
+        HUB_A.check_output("systemctl stop standin-hub")
+        code = PROXY.check_output(f"{CURL} --max-time 5 -o /dev/null -w '%{{http_code}}' https://proxy1/hub/health || true")
+        assert code in ("000", "502")
+    finally:
+        converge()
