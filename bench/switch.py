@@ -32,7 +32,7 @@ def main() -> int:
         first, _ = active_hub()
         for target in (other_hub(first), first):
             task = running_task("bob")
-            load = Poller(bob.api, [hub_api, f"{bob.base}/api/status"], interval=0.04)
+            load = Poller(bob.api, [hub_api, f"{bob.base}/api/status"], rate=50)
             load.start()
             time.sleep(1)
             t0 = time.monotonic()
@@ -42,12 +42,11 @@ def main() -> int:
             if result.returncode != 0:
                 print(result.stdout[-3000:], result.stderr[-2000:])
                 return 1
-            span = load.results[-1][1] - load.results[0][0]
             fails = len(load.failures())
             failed += fails
             print(
-                f"switch to {target}: playbook {took:.0f}s; {len(load.results)} requests at {len(load.results) / span:.0f}/s;"
-                f" {fails} failed; longest hub API wait {load.longest_gap(hub_api, t0):.2f}s;"
+                f"switch to {target}: playbook {took:.0f}s; {len(load.results)} requests at {load.achieved_rate():.0f}/s;"
+                f" {load.summary()}; longest hub API wait {load.longest_gap(hub_api, t0):.2f}s;"
                 f" server {'kept' if running_task('bob')['ID'] == task['ID'] else 'REPLACED'}",
                 flush=True,
             )

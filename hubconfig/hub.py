@@ -37,7 +37,15 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # Servers keep running when the hub stops: the next hub (after a restart,
     # a failover or a switch) adopts them.
     c.JupyterHub.cleanup_servers = hub["cleanup_servers"]
-    c.JupyterHub.cleanup_proxy = hub["cleanup_servers"]
+    # A hub taking over serves only once it knows which servers run (routes
+    # added): users' requests wait at NGINX meanwhile instead of reaching a
+    # hub that thinks their server is gone. Upstream's 10 s is shorter than
+    # a Swarm leader election after a lost manager.
+    c.JupyterHub.init_spawners_timeout = 60
+    # A proxy this hub started (in its container) stops with it, so clients
+    # are refused at once and NGINX holds them for the next hub; an external
+    # proxy (the chart's) keeps its routes across hub restarts.
+    c.JupyterHub.cleanup_proxy = not hub["proxy_external"]
 
     # Shared by both hubs of a pair, generated once by Ansible or Helm.
     c.JupyterHub.cookie_secret_file = str(secret_path(cfg, "cookie_secret"))
@@ -46,6 +54,14 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.ConfigurableHTTPProxy.auth_token = read_secret(secret_path(cfg, "proxy_token"), "hub.secrets_dir/proxy_token")
     c.ConfigurableHTTPProxy.api_url = hub["proxy_api_url"]
     c.ConfigurableHTTPProxy.should_start = not hub["proxy_external"]
+    if not hub["proxy_external"]:
+        # JupyterHub starts its proxy before the hub listens and adds the
+        # hub's route after: meanwhile the proxy would answer 404 to
+        # everything. Routed to the hub from the start, such a request gets
+        # a 503 (the hub is not up yet), which NGINX holds and retries.
+        port = make_url_port(hub["hub_bind_url"])
+        target = hub["hub_connect_url"] or f"http://127.0.0.1:{port}"
+        c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--default-target", target]
     # JupyterHub re-checks the proxy's routes with each activity update: an
     # external proxy that restarted empty gets its routes back this often.
     c.JupyterHub.last_activity_interval = hub["route_check_interval"]
@@ -62,3 +78,11 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             },
             "handlers": {"console": {"formatter": "json"}},
         }
+
+
+def make_url_port(url: str) -> int:
+    """The port of an http(s) URL (80/443 when it has none)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)

@@ -43,6 +43,8 @@ PR_SET_PDEATHSIG = 1
 EXIT_FENCED = 75  # EX_TEMPFAIL: lost the database session; systemd restarts us
 # "<supervisor pid>:<its database backend pid>", given to the hub it starts.
 HOLDER_ENV = "TWINHUB_LEADER_HOLDER"
+# Warm standby: the pipe a waiting child reads HOLDER_ENV's value from.
+GO_FD_ENV = "TWINHUB_LEADER_GO_FD"
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,15 @@ def _die_with_parent() -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: LeaderSettings, command: Sequence[str]):
+    def __init__(self, settings: LeaderSettings, command: Sequence[str], warm: bool = False):
         self.settings = settings
         self.command = list(command)
         self.child: subprocess.Popen | None = None
         self.stopping = False
+        # Warm standby: the child starts (and imports) while this waits for
+        # the lock, and runs the hub only when told the lock is held.
+        self.warm = warm
+        self.go_fd: int | None = None
 
     def _on_signal(self, signum, _frame) -> None:
         self.stopping = True
@@ -141,6 +147,9 @@ class Supervisor:
                 continue
             try:
                 while not self.stopping:
+                    if self.child and self.child.poll() is not None:
+                        log.error("the waiting hub exited with %s", self.child.returncode)
+                        raise SystemExit(self.child.returncode or 1)
                     if try_lock(conn, self.settings.lock_key):
                         log.info("leader lock %s acquired: this hub is active", self.settings.lock_key)
                         return conn
@@ -152,6 +161,15 @@ class Supervisor:
                 log.warning("lost the database session while standing by: %s", exc)
                 conn.close()
         raise SystemExit(0)
+
+    def start_warm(self) -> None:
+        """Start the child now; it reads the holder string from GO_FD_ENV's pipe
+        once the lock is ours (hubconfig.warmstart), or end-of-file if we exit."""
+        read_fd, self.go_fd = os.pipe()
+        env = {**os.environ, GO_FD_ENV: str(read_fd)}
+        self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent, env=env, pass_fds=(read_fd,))
+        os.close(read_fd)
+        log.info("started %s (pid %s), waiting for the lock", self.command[0], self.child.pid)
 
     def fence(self) -> None:
         """Stop the hub now: it can no longer prove it is the only one."""
@@ -172,12 +190,20 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        if self.warm:
+            self.start_warm()
         conn = self.acquire()
         # The child proves it was started by the lock holder (assert_leader).
-        env = {**os.environ, HOLDER_ENV: f"{os.getpid()}:{conn.info.backend_pid}"}
-        # preexec_fn is safe here: the supervisor runs no other threads.
-        self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent, env=env)
-        log.info("started %s (pid %s)", self.command[0], self.child.pid)
+        holder = f"{os.getpid()}:{conn.info.backend_pid}"
+        if self.warm:
+            assert self.go_fd is not None
+            os.write(self.go_fd, holder.encode() + b"\n")
+            os.close(self.go_fd)
+            log.info("told the waiting %s (pid %s) to start", self.command[0], self.child.pid)
+        else:
+            # preexec_fn is safe here: the supervisor runs no other threads.
+            self.child = subprocess.Popen(self.command, preexec_fn=_die_with_parent, env={**os.environ, HOLDER_ENV: holder})
+            log.info("started %s (pid %s)", self.command[0], self.child.pid)
         try:
             while True:
                 rc = self.child.poll()
@@ -253,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lock-key", type=int, default=int(os.environ.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY)))
     ap.add_argument("--check-interval", type=float, default=0.5)
     ap.add_argument("--retry-interval", type=float, default=0.2)
+    ap.add_argument("--warm", action="store_true", help="start the command before the lock is held (hubconfig.warmstart)")
     args = ap.parse_args(argv[:split])
     command = argv[split + 1 :]
     if not args.db_url:
@@ -266,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_interval=args.check_interval,
         retry_interval=args.retry_interval,
     )
-    return Supervisor(settings, command).run()
+    return Supervisor(settings, command, warm=args.warm).run()
 
 
 if __name__ == "__main__":

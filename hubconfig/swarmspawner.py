@@ -27,6 +27,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from docker.errors import APIError
 from dockerspawner import SwarmSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, Unicode
@@ -39,6 +40,9 @@ class TwinhubSwarmSpawner(SwarmSpawner):
     start_poll = Float(0.1, config=True, help="First wait between looks at a starting task, in seconds.")
     start_poll_max = Float(1.0, config=True, help="Longest wait between looks, in seconds.")
     docker_threads = Integer(8, config=True, help="Threads making Docker API calls for all servers.")
+    swarm_unavailable_timeout = Float(
+        60.0, config=True, help="How long to wait for a Swarm without a leader before trusting its errors, in seconds."
+    )
 
     _twinhub_executor = None
 
@@ -119,11 +123,38 @@ class TwinhubSwarmSpawner(SwarmSpawner):
             raise RuntimeError(f"Service {self.service_name} has no address on network {self.network_name}")
         return address, self.port
 
+    async def swarm_call(self, call):
+        """await call(), waiting out a Swarm without a leader.
+
+        When a manager is lost (a hub host), every manager API call answers
+        500 until the others elect a new leader (about 10 s) — the moment a
+        new hub polls its servers. Upstream reads that 500 as "the server is
+        on an unhealthy node" and forgets a server that is running fine.
+        """
+        deadline = time.monotonic() + self.swarm_unavailable_timeout
+        delay = self.start_poll
+        while True:
+            try:
+                return await call()
+            except APIError as exc:
+                if exc.response is None or exc.response.status_code != 500 or time.monotonic() > deadline:
+                    raise
+                self.log.warning("Swarm unavailable for %s (%s): waiting", self.service_name, exc.explanation)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def get_object(self):
+        try:
+            await self.swarm_call(lambda: self.docker("inspect_service", self.object_name))
+        except APIError:
+            pass  # upstream's own handling below (404: gone; 500 for too long: unhealthy)
+        return await super().get_object()
+
     async def poll(self):
-        status = await super().poll()
+        status = await self.swarm_call(super().poll)
         if status is not None or not (self.server and self.server.ip):
             return status
-        task = await self.get_task()
+        task = await self.swarm_call(self.get_task)
         if self.task_id and task and task["ID"] != self.task_id:
             # Swarm replaced the task (the server died, maybe while no hub was
             # running): a fresh server without the user's kernels. Report the

@@ -444,10 +444,16 @@ def info(inventory: Path) -> None:
         print("\nJupyterHub: not serving yet (deploy with `./twinhub up`).")
         return
     name, ip = serving[0]
-    print(f"\nJupyterHub ({name} is active; the other hub waits on the leader lock):")
-    print(f"  URL:       http://{ip}:8000/")
+    proxy_ip = container_ip(hosts.get("proxy", {}).get("ansible_host", "twinhub-lab-proxy"))
+    ca = ROOT / ".secrets" / "lab" / "ca" / "ca.crt"
+    print(f"\nJupyterHub through NGINX ({name} is active; the other hub waits on the leader lock):")
+    if proxy_ip:
+        print(f"  URL:       https://{proxy_ip}/   (certificate from the lab CA: {ca.relative_to(ROOT)})")
+    print(f"  hub direct: http://{ip}:8000/")
     print("  users:     alice, bob, carol (admin: admin)")
     print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")
+    print("  switch:    change twinhub_active_hub in inventories/lab, then")
+    print("             ansible-playbook -i inventories/lab playbooks/switch.yml")
 
 
 def container_ip(cname: str) -> str:

@@ -5,6 +5,7 @@
 set -eu
 config=/opt/hub/lib/python3.11/site-packages/hubconfig/jupyterhub_config.py
 if [ -n "${TWINHUB_LEADER_DB_URL:-}" ]; then
-  exec python -m hubconfig.leader -- jupyterhub -f "$config" "$@"
+  # Warm standby: JupyterHub is imported while waiting (hubconfig.warmstart).
+  exec python -m hubconfig.leader --warm -- python -m hubconfig.warmstart -f "$config" "$@"
 fi
 exec jupyterhub -f "$config" "$@"

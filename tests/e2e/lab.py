@@ -8,6 +8,7 @@ import json
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from hubrun import Hub, run_code
@@ -85,28 +86,54 @@ def db_ip() -> str:
 
 
 class Poller(threading.Thread):
-    """Calls each URL in turn every `interval` s; records (start, end, url, status)."""
+    """Calls the URLs in turn and records (start, end, url, status).
 
-    def __init__(self, session: requests.Session, urls: list[str], interval: float = 0.1):
+    Closed loop (default): one request at a time, `interval` s apart. With
+    `rate`: open loop, a new request every 1/rate s whatever the others do
+    (a held request does not slow the load down), up to 200 in flight.
+    """
+
+    def __init__(self, session: requests.Session, urls: list[str], interval: float = 0.1, rate: float | None = None):
         super().__init__(daemon=True)
-        self.session, self.urls, self.interval = session, urls, interval
+        self.session, self.urls, self.interval, self.rate = session, urls, interval, rate
         self.results: list[tuple[float, float, str, int]] = []
         self._halt = threading.Event()
 
+    def call(self, url: str) -> None:
+        t0 = time.monotonic()
+        try:
+            status = self.session.get(url, timeout=60).status_code
+        except requests.RequestException:
+            status = 0
+        self.results.append((t0, time.monotonic(), url, status))
+
     def run(self) -> None:
-        while not self._halt.is_set():
-            for url in self.urls:
-                t0 = time.monotonic()
-                try:
-                    status = self.session.get(url, timeout=60, verify=CA).status_code
-                except requests.RequestException:
-                    status = 0
-                self.results.append((t0, time.monotonic(), url, status))
-            self._halt.wait(self.interval)
+        if self.rate is None:
+            while not self._halt.is_set():
+                for url in self.urls:
+                    self.call(url)
+                self._halt.wait(self.interval)
+            return
+        # requests.Session is not thread-safe for concurrent use of one
+        # connection pool per host beyond its size: enlarge the pool.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=200)
+        self.session.mount("https://", adapter)
+        with ThreadPoolExecutor(200) as pool:
+            n, t_next = 0, time.monotonic()
+            while not self._halt.is_set():
+                pool.submit(self.call, self.urls[n % len(self.urls)])
+                n += 1
+                t_next += 1 / self.rate
+                self._halt.wait(max(0.0, t_next - time.monotonic()))
 
     def stop(self) -> None:
         self._halt.set()
         self.join(90)
+
+    def achieved_rate(self) -> float:
+        """Requests per second over the run."""
+        span = max(r[1] for r in self.results) - min(r[0] for r in self.results)
+        return len(self.results) / span
 
     def failures(self) -> list[tuple[float, float, str, int]]:
         return [r for r in self.results if r[3] != 200]

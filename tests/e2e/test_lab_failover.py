@@ -132,24 +132,28 @@ def test_hub_cut_off_from_the_database_is_fenced(bob):
             lab_exec(active, "iptables", "-D", "DOCKER-USER", *rule, "-j", "DROP", check=False)
     survived(bob, task)
     wait_standby(active)
-    conns = hub_connections()
-    assert list(conns) == [container_ip(other_hub(active))], conns
+    # The fenced hub's own sessions died with it; PostgreSQL notices the
+    # vanished client by its keepalives (postgres role: within ~40 s).
+    deadline = time.monotonic() + 90
+    while list(conns := hub_connections()) != [container_ip(other_hub(active))]:
+        assert time.monotonic() < deadline, conns
+        time.sleep(2)
 
 
 def test_planned_switch_under_load_fails_no_request(bob):
     active, _ = active_hub()
     target = other_hub(active)
     task = running_task("bob")
-    load = Poller(bob.api, [f"{bob.hub.url}/hub/api/users/bob", f"{bob.base}/api/status"], interval=0.04)
+    load = Poller(bob.api, [f"{bob.hub.url}/hub/api/users/bob", f"{bob.base}/api/status"], rate=50)
     load.start()
     result, took = switch(target)
     time.sleep(2)
     load.stop()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    rate = len(load.results) / (load.results[-1][1] - load.results[0][0])
+    rate = load.achieved_rate()
     print(f"\nplanned switch {active} -> {target}: {took:.0f}s, {len(load.results)} requests at {rate:.0f}/s,"
-          f" {len(load.failures())} failed")  # fmt: skip
-    assert rate >= 40
+          f" {load.summary()}")  # fmt: skip
+    assert rate >= 45
     assert load.failures() == []
     assert active_hub()[0] == target
     survived(bob, task)

@@ -211,3 +211,42 @@ def test_hub_started_by_the_lock_holder_runs(postgres, tmp_path, key, procs):
     procs.append(p)
     assert p.wait(20) == 0, p.stdout.read()
     assert marker.read_text() == "started"
+
+
+# Stands in for hubconfig.warmstart: ready at once, runs when told.
+WARM_HUB = r"""
+import os, sys, time
+fd = int(os.environ["TWINHUB_LEADER_GO_FD"])
+open(sys.argv[1] + ".waiting", "w").write(str(os.getpid()))
+holder = os.fdopen(fd, "rb").readline().decode().strip()
+if not holder:
+    sys.exit(0)
+open(sys.argv[1], "w").write(holder)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_warm_standby_runs_its_waiting_hub_when_the_holder_dies(postgres, tmp_path, key, procs):
+    def warm(marker):
+        return subprocess.Popen(
+            [sys.executable, "-m", "hubconfig.leader", "--db-url", postgres, "--lock-key", str(key), "--warm",
+             "--check-interval", "0.2", "--retry-interval", "0.1", "--", sys.executable, "-c", WARM_HUB, str(marker)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    a_marker, b_marker = tmp_path / "a", tmp_path / "b"
+    a = warm(a_marker)
+    procs.append(a)
+    wait_for(a_marker.exists, 10)
+    b = warm(b_marker)
+    procs.append(b)
+    # B's hub is up and waiting, but not running the hub.
+    wait_for(lambda: (tmp_path / "b.waiting").exists(), 10)
+    time.sleep(1)
+    assert not b_marker.exists()
+    assert a_marker.read_text().split(":")[0] == str(a.pid)
+    a.kill()
+    took = wait_for(b_marker.exists, 5)
+    assert b_marker.read_text().split(":")[0] == str(b.pid)
+    print(f"warm standby running {took:.3f}s after the holder's death")

@@ -1,0 +1,40 @@
+"""Warm standby: import JupyterHub now, start it when the leader lock is ours.
+
+Run by the leader supervisor with --warm (the hub image's entrypoint). A
+standby hub spends ~2 s of a takeover importing JupyterHub, the spawners and
+hubconfig and reading its config; this does that while standing by, then
+blocks on the supervisor's pipe. When the supervisor holds the lock it writes
+the holder string (checked again by the config's assert_leader); if the
+supervisor exits first, the pipe closes and this exits without starting.
+
+Usage (from hubconfig.leader --warm):  python -m hubconfig.warmstart [jupyterhub args]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from hubconfig.leader import GO_FD_ENV, HOLDER_ENV
+
+
+def main() -> int:
+    fd = int(os.environ.pop(GO_FD_ENV))
+    # The imports a hub start pays for, done before it is needed.
+    import jupyterhub.apihandlers
+    import jupyterhub.app
+    import jupyterhub.handlers
+
+    import hubconfig.swarmspawner  # noqa: F401
+
+    with os.fdopen(fd, "rb") as go:
+        holder = go.readline().decode().strip()
+    if not holder:
+        return 0  # the supervisor went away before it got the lock
+    os.environ[HOLDER_ENV] = holder
+    sys.argv = ["jupyterhub", *sys.argv[1:]]
+    return jupyterhub.app.main() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
