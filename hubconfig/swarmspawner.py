@@ -24,6 +24,7 @@ HTTP before returning: JupyterHub's own wait afterwards backs off 0.2, 0.4,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -144,10 +145,9 @@ class TwinhubSwarmSpawner(SwarmSpawner):
             delay = min(delay * 2, 2.0)
 
     async def get_object(self):
-        try:
+        # Upstream's own handling follows (404: gone; 500 for too long: unhealthy).
+        with contextlib.suppress(APIError):
             await self.swarm_call(lambda: self.docker("inspect_service", self.object_name))
-        except APIError:
-            pass  # upstream's own handling below (404: gone; 500 for too long: unhealthy)
         return await super().get_object()
 
     async def poll(self):
