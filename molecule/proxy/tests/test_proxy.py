@@ -26,11 +26,12 @@ def get(path="/hub/health", extra=""):
 
 @pytest.fixture(autouse=True)
 def hubs_back_up():
-    """Both stand-in hubs run before and after every test."""
+    """Both stand-in hubs run before and after every test, and no test's timer outlives it."""
     for h in (HUB_A, HUB_B):
         h.run("systemctl start standin-hub")
     yield
     for h in (HUB_A, HUB_B):
+        h.run("systemctl stop 'run-r*.timer'")
         h.run("systemctl start standin-hub")
     time.sleep(1)
 
