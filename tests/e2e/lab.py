@@ -229,3 +229,23 @@ def switch(to: str) -> tuple[subprocess.CompletedProcess, float]:
 
 def other_hub(host: str) -> str:
     return next(h for h in HUBS if h != host)
+
+
+def wait_standby_reaches(user: str, timeout: float = 90) -> float:
+    """Seconds until every hub container can open a connection to user's server.
+
+    A hub taking over must reach the servers it adopts over the overlay; a
+    host learns a new task's overlay address by Docker's gossip (networkdb,
+    with a full resync every 30 s), so right after a server starts the
+    standby's host may not know it yet.
+    """
+    task = running_task(user)
+    attachments = json.loads(lab_exec("services", "docker", "inspect", "-f", "{{json .NetworksAttachments}}", task["ID"]).stdout)
+    ip = next(a["Addresses"][0].split("/")[0] for a in attachments if a["Network"]["Spec"]["Name"] == "twinhub-notebooks")
+    probe = f"import socket; socket.create_connection(({ip!r}, 8888), 2).close()"
+    t0 = time.monotonic()
+    for host in HUBS:
+        while lab_exec(host, "docker", "exec", "twinhub-hub", "python", "-c", probe, check=False).returncode != 0:
+            assert time.monotonic() - t0 < timeout, f"{host}'s hub cannot reach {user}'s server at {ip}"
+            time.sleep(1)
+    return time.monotonic() - t0

@@ -30,6 +30,7 @@ from lab import (
     task_container,
     wait_serving,
     wait_standby,
+    wait_standby_reaches,
 )
 from support import lab_exec
 
@@ -39,6 +40,8 @@ def bob():
     user = Bob()
     user.start()
     assert user.run("x = 6 * 7; x") == "42"
+    took = wait_standby_reaches("bob")
+    print(f"\nboth hubs reach bob's server after {took:.1f}s")
     yield user
     try:
         user.api.delete(f"{user.hub.url}/hub/api/users/bob/server", timeout=60)
