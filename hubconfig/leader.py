@@ -98,13 +98,13 @@ def try_lock(conn: psycopg.Connection, key: int) -> bool:
     return bool(row and row[0])
 
 
-def still_holds(conn: psycopg.Connection, key: int) -> bool:
-    """True while this session is alive and holds the lock."""
+def still_holds(conn: psycopg.Connection, key: int, pid: int | None = None) -> bool:
+    """True while session `pid` (default: this connection's own) holds the lock."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = %s",
-            (key,),
+            " AND pid = coalesce(%s, pg_backend_pid()) AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (pid, key),
         )
         row = cur.fetchone()
     return bool(row and row[0] == 1)
@@ -248,12 +248,8 @@ def assert_leader(environ: dict[str, str] | None = None) -> None:
     key = int(env.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY))
     url = db_url_with_password(env["TWINHUB_LEADER_DB_URL"], env.get("TWINHUB_LEADER_DB_PASSWORD_FILE"))
     with psycopg.connect(url, connect_timeout=5, application_name="twinhub-leader-check") as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid = %s AND ((classid::bigint << 32) | objid::bigint) = %s",
-            (backend_pid, key),
-        ).fetchone()
-    if not row or row[0] != 1:
+        held = still_holds(conn, key, pid=backend_pid)
+    if not held:
         raise SystemExit(f"leader: refusing to start: database session {backend_pid} does not hold the leader lock")
 
 
