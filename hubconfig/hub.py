@@ -1,4 +1,4 @@
-"""The hub process itself: URLs, database, secrets, logging, server lifecycle."""
+"""The hub process itself: URLs, database, secrets, server lifecycle."""
 
 from __future__ import annotations
 
@@ -65,19 +65,6 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # JupyterHub re-checks the proxy's routes with each activity update: an
     # external proxy that restarted empty gets its routes back this often.
     c.JupyterHub.last_activity_interval = hub["route_check_interval"]
-
-    c.JupyterHub.log_level = hub["log_level"]
-    if hub["log_format"] == "json":
-        c.JupyterHub.logging_config = {
-            "formatters": {
-                "json": {
-                    "()": "pythonjsonlogger.json.JsonFormatter",
-                    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                    "rename_fields": {"asctime": "@timestamp", "levelname": "log.level", "name": "log.logger"},
-                }
-            },
-            "handlers": {"console": {"formatter": "json"}},
-        }
 
 
 def make_url_port(url: str) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -282,7 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("leader: --db-url (or TWINHUB_LEADER_DB_URL) is required")
     if not command:
         raise SystemExit("leader: no command after --")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # JSON lines like the hub's own (hubconfig.logs): takeovers and fencing
+    # are events the log dashboard counts.
+    from hubconfig.logs import json_logging_config
+
+    config = json_logging_config("jupyterhub.leader")
+    config.update(
+        version=1,
+        disable_existing_loggers=False,
+        handlers={"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["twinhub_events"]}},
+        root={"level": "INFO", "handlers": ["console"]},
+    )
+    logging.config.dictConfig(config)
     settings = LeaderSettings(
         db_url=db_url_with_password(args.db_url, args.db_password_file),
         lock_key=args.lock_key,

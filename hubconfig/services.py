@@ -43,6 +43,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
                 "api_token": read_secret(secret_path(cfg, "nbviewer_token"), "hub.secrets_dir/nbviewer_token"),
             }
         )
+        # For `twinhub-publish` in users' servers (images/notebook): where
+        # the published area is mounted and the URL nbviewer serves it at.
+        c.Spawner.environment = {
+            **c.Spawner.environment,
+            "TWINHUB_NBVIEWER_URL": nbviewer["url"],
+            "TWINHUB_PUBLISH_DIR": cfg["storage"]["shared_mount_path"].rstrip("/") + "/published",
+        }
 
     c.JupyterHub.authenticate_prometheus = sv["metrics"]["authenticate"]
     if sv["metrics"]["authenticate"]:

@@ -388,6 +388,9 @@ def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
     assert roles["prometheus"]["scopes"] == ["read:metrics"]
     assert "admin:users" not in roles["idle-culler"]["scopes"]
     assert c.JupyterHub.authenticate_prometheus is True
+    # Users' servers learn where to publish and the URL nbviewer shows it at.
+    assert c.Spawner.environment["TWINHUB_NBVIEWER_URL"] == "https://nbviewer.example.org"
+    assert c.Spawner.environment["TWINHUB_PUBLISH_DIR"] == "/home/jovyan/shared/published"
 
 
 # ------------------------------------------------ every key has an effect ---
