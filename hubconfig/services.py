@@ -43,6 +43,18 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
                 "api_token": read_secret(secret_path(cfg, "nbviewer_token"), "hub.secrets_dir/nbviewer_token"),
             }
         )
+        # Users see it in the hub's Services menu and the services API.
+        roles.append(
+            {
+                "name": "user",
+                "scopes": [
+                    "self",
+                    "access:services!service=nbviewer",
+                    "list:services!service=nbviewer",
+                    "read:services!service=nbviewer",
+                ],
+            }
+        )
         # For `twinhub-publish` in users' servers (images/notebook): where
         # the published area is mounted and the URL nbviewer serves it at.
         c.Spawner.environment = {

@@ -27,6 +27,8 @@ from tornado.websocket import websocket_connect
 NETWORK = "twinhub-hub-e2e"
 PASSWORD = "lab-" + secrets.token_hex(8)
 CHP_BIN = ROOT / ".cache" / "node" / "node_modules" / ".bin"
+# nbviewer is registered (its own origin); nothing serves this name here.
+NBVIEWER_URL = "https://nbviewer.e2e.test/"
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -41,7 +43,7 @@ def write_secret(path: Path, value: str) -> None:
 def platform_config(workdir: Path, gateway: str, hub_port: int, home_root: Path, shared: Path) -> dict:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir()
-    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token"):
+    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token", "nbviewer_token"):
         write_secret(secrets_dir / name, secrets.token_hex(32))
     write_secret(workdir / "dummy_password", PASSWORD)
     return {
@@ -80,7 +82,10 @@ def platform_config(workdir: Path, gateway: str, hub_port: int, home_root: Path,
             "home_host_path": str(home_root) + "/{username}",
             "shared_host_path": str(shared),
         },
-        "services": {"idle_culler": {"enabled": True, "timeout": 3600, "every": 60}},
+        "services": {
+            "idle_culler": {"enabled": True, "timeout": 3600, "every": 60},
+            "nbviewer": {"enabled": True, "url": NBVIEWER_URL},
+        },
     }
 
 
@@ -90,6 +95,9 @@ class Hub:
     def __init__(self, url: str, proc=None, cfg: dict | None = None, home_root: Path | None = None, log: Path | None = None):
         self.url, self.proc, self.cfg, self.home_root, self.log = url, proc, cfg, home_root, log
         self.password = PASSWORD
+        # Every API token issued through this client (the log tests check
+        # none of them reaches a log line).
+        self.issued_tokens: list[str] = []
         # What this client's sessions verify TLS against (a CA file for the lab's proxy).
         self.verify: bool | str = True
 
@@ -119,6 +127,7 @@ class Hub:
     def token(self, session: requests.Session, user: str) -> str:
         r = session.post(f"{self.url}/hub/api/users/{user}/tokens", json={"note": "e2e", "expires_in": 3600})
         assert r.status_code == 201, r.text
+        self.issued_tokens.append(r.json()["token"])
         return r.json()["token"]
 
     def api(self, token: str) -> requests.Session:
@@ -152,7 +161,10 @@ def running_hub(users: list[str] | None = None) -> Iterator[Hub]:
     home_root.mkdir()
     shared = workdir / "shared"
     shared.mkdir(mode=0o2775)
-    os.chown(shared, 1000, 100)
+    (shared / "published").mkdir(mode=0o2775)
+    for path in (shared, shared / "published"):
+        os.chown(path, 1000, 100)
+        path.chmod(0o2775)
     hub_port = free_port()
     cfg = platform_config(workdir, gateway, hub_port, home_root, shared)
     if users:

@@ -454,6 +454,10 @@ def info(inventory: Path) -> None:
     print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")
     print("  switch:    change twinhub_active_hub in inventories/lab, then")
     print("             ansible-playbook -i inventories/lab playbooks/switch.yml")
+    if proxy_ip and http_ok(f"http://{proxy_ip}:9090/-/healthy"):
+        print("\nMonitoring (on the proxy host):")
+        print(f"  Prometheus:   http://{proxy_ip}:9090/   (alerts: /alerts, targets: /targets)")
+        print(f"  Alertmanager: http://{proxy_ip}:9093/")
 
 
 def container_ip(cname: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from hubrun import PASSWORD, Hub, docker, run_code, running_hub
+from hubrun import NBVIEWER_URL, PASSWORD, Hub, docker, run_code, running_hub
 from support import ROOT, image
 
 
@@ -78,6 +78,26 @@ def test_kernel_runs_code_and_writes_to_the_home_mount(hub):
     assert not (home / ".ipython" / "profile_default" / "history.sqlite").exists()
 
 
+def test_publish_a_notebook_for_nbviewer(hub):
+    """twinhub-publish in alice's server copies into shared/published/alice/ and prints nbviewer's URL."""
+    session = hub.login("alice")
+    services = hub.api(hub.token(session, "alice")).get(f"{hub.url}/hub/api/services").json()
+    assert services["nbviewer"]["url"] == NBVIEWER_URL  # registered as an external service
+    assert "/services/nbviewer/" in session.get(f"{hub.url}/hub/home").text  # in the Services menu
+    name = container_of(hub, "alice")["Name"].lstrip("/")
+    nb = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    docker("exec", name, "sh", "-c", f"echo '{nb}' > '/home/jovyan/My analysis.ipynb'")
+    out = docker("exec", name, "twinhub-publish", "/home/jovyan/My analysis.ipynb").stdout.strip()
+    assert out == f"{NBVIEWER_URL}localfile/alice/My%20analysis.ipynb"
+    published = hub.home_root.parent / "shared" / "published" / "alice" / "My analysis.ipynb"
+    assert published.read_text().strip() == nb
+    assert published.stat().st_mode & 0o777 == 0o644
+    assert docker("exec", name, "twinhub-publish", "--list").stdout.strip() == out
+    refused = docker("exec", name, "twinhub-publish", "/etc/passwd", check=False)
+    assert refused.returncode != 0
+    assert "expected an existing .ipynb file" in refused.stderr
+
+
 def test_stop_removes_the_container_and_keeps_files(hub):
     s = hub.login("alice")
     api = hub.api(hub.token(s, "alice"))
@@ -127,3 +147,29 @@ def test_hub_refuses_to_start_on_a_bad_config(hub, tmp_path):
     )  # fmt: skip
     assert r.returncode == 78, r.stderr[-2000:]
     assert "spawner: Additional properties are not allowed ('imagez' was unexpected)" in r.stderr
+
+
+# Last: the whole log of this hub's run, logins and spawns included.
+def test_hub_log_is_json_with_events_and_no_secret(hub):
+    """Every line JupyterHub wrote is a JSON object with ECS fields; no secret, password or token is in any line."""
+    lines = hub.log.read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) > 20
+    for r in records:
+        assert {"@timestamp", "log.level", "log.logger", "message"} <= r.keys(), r
+        assert r["event.dataset"] == "jupyterhub", r
+        assert r["@timestamp"].endswith("+00:00"), r
+    # Lines that are not JSON come from the proxy (CHP) or the idle culler, not the hub.
+    others = [line for line in lines if not line.startswith("{") and line.strip()]
+    assert all("[ConfigProxy]" in line or "idle-culler" in line or "[JupyterHub" not in line for line in others), others[:5]
+    events = {(r.get("twinhub.event"), r.get("user.name")) for r in records}
+    assert ("login", "alice") in events, sorted(events, key=str)
+    assert ("spawn", "alice") in events, sorted(events, key=str)
+    spawn = next(r for r in records if r.get("twinhub.event") == "spawn")
+    assert 0 < spawn["twinhub.spawn_duration_s"] < 120
+    secrets_dir = Path(hub.cfg["hub"]["secrets_dir"])
+    secrets = [p.read_text().strip() for p in secrets_dir.iterdir()] + [PASSWORD] + hub.issued_tokens
+    assert len(hub.issued_tokens) >= 3
+    log = hub.log.read_text()
+    leaked = [s[:6] + "..." for s in secrets if s and s in log]
+    assert not leaked, f"secrets in the hub log: {leaked}"

@@ -274,3 +274,61 @@ def test_staging_pair_with_its_own_database_passes(tmp_path, target):
     )
     result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- monitoring, publishing and log shipping ---
+def monitored_inventory(tmp_path, target, monitoring=None, nbviewer=None, everywhere=None) -> Path:
+    """The platform plus a monitoring host and an nbviewer host."""
+    inv = platform_inventory(tmp_path, target, platform=everywhere)
+    data = yaml.safe_load(inv.read_text())
+    base = {"ansible_host": target, "pki_ca_dir": str(tmp_path / "ca"), **(everywhere or {})}
+    data["all"]["children"]["monitoring"] = {
+        "hosts": {"m1": {**base, "monitoring_hub_metrics_token": "m" * 40, **(monitoring or {})}}
+    }
+    data["all"]["children"]["nbviewer"] = {
+        "hosts": {"n1": {**base, "nbviewer_server_name": "nbviewer.example.org", "nbviewer_image": "r.example.org/nbviewer:1",
+                         **(nbviewer or {})}}
+    }  # fmt: skip
+    for hub in ("h1", "h2"):
+        data["all"]["children"]["hubs"]["hosts"][hub]["hub_nbviewer_token"] = "n" * 40
+    inv.write_text(yaml.safe_dump(data))
+    return inv
+
+
+def test_monitored_platform_passes_validation(tmp_path, target):
+    inv = monitored_inventory(tmp_path, target)
+    result = ansible_playbook("-i", str(inv), "playbooks/validate.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_webhook_receiver_without_a_url(tmp_path, target):
+    inv = monitored_inventory(tmp_path, target, monitoring={"monitoring_alert_receiver": "webhook"})
+    assert_stopped_in_validation(run_site(inv), 'monitoring_alert_webhook_url=""', "expected the http(s):// URL")
+
+
+def test_alert_window_that_is_not_a_duration(tmp_path, target):
+    windows = {"hub_down": "one minute", "no_hub_healthy": "30s", "failover": "0s", "proxy_down": "1m", "target_down": "5m",
+               "spawn_failures": "0s", "spawn_slow": "15m", "storage_full": "5m", "backup_stale": "10m",
+               "certificate_expiry": "1h"}  # fmt: skip
+    inv = monitored_inventory(tmp_path, target, monitoring={"monitoring_alert_windows": windows})
+    assert_stopped_in_validation(run_site(inv), "monitoring_alert_windows.hub_down=one minute", "Prometheus duration")
+
+
+def test_monitoring_without_the_hub_metrics_token(tmp_path, target):
+    inv = monitored_inventory(tmp_path, target, monitoring={"monitoring_hub_metrics_token": ""})
+    assert_stopped_in_validation(run_site(inv), "monitoring_hub_metrics_token: empty", "hub_prometheus_token")
+
+
+def test_nbviewer_on_the_hubs_own_name(tmp_path, target):
+    inv = monitored_inventory(
+        tmp_path, target, nbviewer={"nbviewer_server_name": "jupyter.example.org"},
+        everywhere={"proxy_server_names": ["jupyter.example.org"]},
+    )  # fmt: skip
+    assert_stopped_in_validation(run_site(inv), "nbviewer_server_name=jupyter.example.org is also a name of the hub")
+
+
+def test_log_shipping_to_a_url_with_a_path(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"log_shipping_elasticsearch_urls": ["https://es.example.org:9200/logs"]})
+    assert_stopped_in_validation(
+        run_site(inv), 'log_shipping_elasticsearch_urls contains "https://es.example.org:9200/logs"', "with no path"
+    )

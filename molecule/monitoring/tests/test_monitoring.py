@@ -42,7 +42,8 @@ def delivered(name, timeout=30):
 def test_services_run_as_prometheus_not_root():
     for unit in ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter", "prometheus-node-exporter"):
         service = HOST.service(unit)
-        assert service.is_running and service.is_enabled, unit
+        assert service.is_running, unit
+        assert service.is_enabled, unit
         pid = HOST.check_output(f"systemctl show -p MainPID --value {unit}")
         assert HOST.check_output(f"ps -o user= -p {pid}") == "prometheus", unit
 
@@ -63,7 +64,8 @@ def test_every_target_is_up():
         targets = api("/api/v1/targets")["activeTargets"]
     assert all(t["health"] == "up" for t in targets), [(t["labels"], t["lastError"]) for t in targets]
     node = next(t for t in targets if t["labels"]["job"] == "node")
-    assert node["labels"]["instance"] == "monitor" and node["labels"]["storage"] == "true"
+    assert node["labels"]["instance"] == "monitor"
+    assert node["labels"]["storage"] == "true"
 
 
 def test_all_twinhub_rules_are_loaded():
@@ -81,7 +83,8 @@ def test_a_full_storage_file_system_fires_and_is_delivered():
     try:
         HOST.check_output("dd if=/dev/zero of=/srv/twinhub/fill/blob bs=1k count=3700 status=none")
         labels = wait_alert("TwinhubStorageFilling")
-        assert labels["mountpoint"] == "/srv/twinhub/fill" and labels["severity"] == "critical"
+        assert labels["mountpoint"] == "/srv/twinhub/fill"
+        assert labels["severity"] == "critical"
         body = delivered("TwinhubStorageFilling")
         assert body["receiver"] == "twinhub"
     finally:

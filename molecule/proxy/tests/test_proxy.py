@@ -117,6 +117,28 @@ def test_access_log_is_json():
         assert {"@timestamp", "client.ip", "http.request.method", "upstream.address"} <= entry.keys()
 
 
+def test_nbviewer_has_its_own_origin_and_gets_no_session():
+    """nbviewer's name reaches nbviewer (not a hub) without the user's cookies or tokens; GET only."""
+    resolve = "--resolve nbviewer.molecule.test:443:127.0.0.1"
+    headers = "-H 'Cookie: jupyterhub-session-id=secret' -H 'Authorization: token secret'"
+    page = json.loads(PROXY.check_output(f"{CURL} {resolve} {headers} https://nbviewer.molecule.test/localfile/alice/a.ipynb"))
+    assert page["path"] == "/localfile/alice/a.ipynb"
+    assert page["host"] == "nbviewer.molecule.test"
+    assert page["cookie"] is None
+    assert page["authorization"] is None
+    assert get("/hub/health")["path"] == "/hub/health"  # the hub's name still reaches the hubs
+    post = PROXY.check_output(f"{CURL} {resolve} -o /dev/null -w '%{{http_code}}' -X POST https://nbviewer.molecule.test/")
+    assert post == "403"
+    # The certificate names nbviewer too.
+    names = PROXY.check_output("openssl x509 -in /etc/nginx/tls/proxy.crt -noout -ext subjectAltName")
+    assert "DNS:nbviewer.molecule.test" in names
+
+
+def test_the_hubs_nbviewer_link_leaves_the_hub_origin():
+    out = PROXY.check_output(f"{CURL} -o /dev/null -w '%{{http_code}} %{{redirect_url}}' https://proxy1/services/nbviewer/")
+    assert out == "302 https://nbviewer.molecule.test/"
+
+
 def test_config_is_valid_and_alone():
     assert PROXY.run("nginx -t").rc == 0
     assert not PROXY.file("/etc/nginx/sites-enabled/default").exists
