@@ -29,4 +29,6 @@ def test_nbviewer_unit_is_installed_on_the_nbviewer_host():
     assert "/srv/twinhub/shared/published:/srv/published:ro" in unit
     state = lab_exec("services", "systemctl", "is-active", "twinhub-nbviewer", check=False).stdout.strip()
     if state != "active":
-        pytest.skip("SKIPPED: nbviewer is not started in the lab (its upstream image cannot be pulled here; nbviewer_start: false)")
+        pytest.skip(
+            "SKIPPED: nbviewer is not started in the lab (its upstream image cannot be pulled here; nbviewer_start: false)"
+        )
