@@ -35,24 +35,23 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     nbviewer = sv["nbviewer"]
     if nbviewer["enabled"]:
         # External service on its own origin: hub cookies never reach it.
+        # Its address goes in `info`, not `url`: JupyterHub waits for every
+        # service with a url (up to its timeout, and with no limit for a host
+        # that drops packets) before it restores users' routes, so a stopped
+        # nbviewer would hold up every hub start and every failover.
         services.append(
             {
                 "name": "nbviewer",
-                "url": nbviewer["url"],
-                "display": True,
+                "display": False,
+                "info": {"url": nbviewer["url"], "description": "Published notebooks (shared/published), read-only"},
                 "api_token": read_secret(secret_path(cfg, "nbviewer_token"), "hub.secrets_dir/nbviewer_token"),
             }
         )
-        # Users see it in the hub's Services menu and the services API.
+        # Users find it in the services API (the URL in its info).
         roles.append(
             {
                 "name": "user",
-                "scopes": [
-                    "self",
-                    "access:services!service=nbviewer",
-                    "list:services!service=nbviewer",
-                    "read:services!service=nbviewer",
-                ],
+                "scopes": ["self", "list:services!service=nbviewer", "read:services!service=nbviewer"],
             }
         )
         # For `twinhub-publish` in users' servers (images/notebook): where

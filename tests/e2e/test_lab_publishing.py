@@ -15,7 +15,7 @@ def test_the_hub_lists_nbviewer_on_its_own_name():
     hub.url, hub.verify = proxy_url(), CA
     session = hub.login("alice")
     services = hub.api(hub.token(session, "alice")).get(f"{hub.url}/hub/api/services", timeout=30).json()
-    assert services["nbviewer"]["url"] == "https://twinhub-lab-nbviewer/"
+    assert services["nbviewer"]["info"]["url"] == "https://twinhub-lab-nbviewer/"
 
 
 def test_the_hubs_nbviewer_path_leaves_the_hub_origin():

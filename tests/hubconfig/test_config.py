@@ -386,8 +386,12 @@ def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
     assert names == ["idle-culler", "nbviewer", "prometheus"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["prometheus"]["scopes"] == ["read:metrics"]
-    assert "access:services!service=nbviewer" in roles["user"]["scopes"]
+    assert "read:services!service=nbviewer" in roles["user"]["scopes"]
     assert "self" in roles["user"]["scopes"]
+    nbviewer = next(s for s in c.JupyterHub.services if s["name"] == "nbviewer")
+    # No url: JupyterHub would wait for it before restoring users' routes.
+    assert "url" not in nbviewer
+    assert nbviewer["info"]["url"] == "https://nbviewer.example.org"
     assert "admin:users" not in roles["idle-culler"]["scopes"]
     assert c.JupyterHub.authenticate_prometheus is True
     # Users' servers learn where to publish and the URL nbviewer shows it at.
