@@ -6,13 +6,12 @@
 Molecule's docker driver names containers after the platforms, and
 scenarios that reuse a name (the shared config's `instance`, say) would
 destroy each other's hosts: they go into the same lane, one after another.
-Lanes are balanced by the scenarios' last recorded times (.cache/stages.txt),
-or by their number of hosts when none was recorded.
+Lanes are balanced by the scenarios' number of hosts (a host costs about a
+minute of a scenario's time here).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -29,17 +28,6 @@ def platform_names(scenario: str) -> set[str]:
     return {p["name"] for p in platforms if not str(p["name"]).startswith("$")}
 
 
-def recorded_seconds() -> dict[str, float]:
-    stages = ROOT / ".cache" / "stages.txt"
-    times: dict[str, float] = {}
-    if stages.exists():
-        for line in stages.read_text().splitlines():
-            m = re.match(r"molecule:(\S+)\s+(\d+)s\s+ok", line)
-            if m:
-                times[m.group(1)] = float(m.group(2))
-    return times
-
-
 def lanes(count: int, scenarios: list[str]) -> list[list[str]]:
     names = {s: platform_names(s) for s in scenarios}
     # Scenarios sharing a host name form one group (transitively).
@@ -48,10 +36,9 @@ def lanes(count: int, scenarios: list[str]) -> list[list[str]]:
         touching = [g for g in groups if any(names[s] & names[o] for o in g)]
         merged = [s] + [o for g in touching for o in g]
         groups = [g for g in groups if g not in touching] + [merged]
-    seconds = recorded_seconds()
-    cost = {s: seconds.get(s, 60.0 * len(names[s])) for s in scenarios}
+    cost = {s: len(names[s]) for s in scenarios}
     out: list[list[str]] = [[] for _ in range(count)]
-    load = [0.0] * count
+    load = [0] * count
     for group in sorted(groups, key=lambda g: -sum(cost[s] for s in g)):
         i = load.index(min(load))
         out[i] += sorted(group)
