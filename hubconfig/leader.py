@@ -111,6 +111,22 @@ def still_holds(conn: psycopg.Connection, key: int, pid: int | None = None) -> b
     return bool(row and row[0] == 1)
 
 
+def holder_addresses(conn: psycopg.Connection, key: int) -> list[str]:
+    """Client addresses of the sessions holding the lock (one, or none while it moves).
+
+    The switch playbook asks this (`python -m hubconfig.leader holder`) to
+    confirm that the lock moved to the new hub's host: the query stays next
+    to the lock it reads.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT coalesce(host(a.client_addr), 'local') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (key,),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
@@ -265,10 +281,29 @@ def db_url_with_password(url: str, password_file: str | None) -> str:
     return psycopg.conninfo.make_conninfo(url, password=password)
 
 
+def print_holder(argv: Sequence[str]) -> int:
+    """`holder`: print the address of the lock holder's database session; exit 1 when nobody holds it."""
+    ap = argparse.ArgumentParser(prog="python -m hubconfig.leader holder")
+    ap.add_argument("--db-url", default=os.environ.get("TWINHUB_LEADER_DB_URL"))
+    ap.add_argument("--db-password-file", default=os.environ.get("TWINHUB_LEADER_DB_PASSWORD_FILE"))
+    ap.add_argument("--lock-key", type=int, default=int(os.environ.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY)))
+    args = ap.parse_args(argv)
+    if not args.db_url:
+        raise SystemExit("leader: --db-url (or TWINHUB_LEADER_DB_URL) is required")
+    url = db_url_with_password(args.db_url, args.db_password_file)
+    with psycopg.connect(url, connect_timeout=5, application_name="twinhub-leader-query") as conn:
+        holders = holder_addresses(conn, args.lock_key)
+    for address in holders:
+        print(address)
+    return 0 if holders else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["holder"]:
+        return print_holder(argv[1:])
     if "--" not in argv:
-        raise SystemExit("usage: python -m hubconfig.leader [options] -- COMMAND [ARGS...]")
+        raise SystemExit("usage: python -m hubconfig.leader [options] -- COMMAND [ARGS...] | holder [options]")
     split = argv.index("--")
     ap = argparse.ArgumentParser(prog="python -m hubconfig.leader")
     ap.add_argument("--db-url", default=os.environ.get("TWINHUB_LEADER_DB_URL"), required=False)

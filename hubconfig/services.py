@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from hubconfig import environment
 from hubconfig.secrets import read_secret, secret_path
 
 
@@ -56,11 +57,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         )
         # For `twinhub-publish` in users' servers (images/notebook): where
         # the published area is mounted and the URL nbviewer serves it at.
-        c.Spawner.environment = {
-            **c.Spawner.environment,
-            "TWINHUB_NBVIEWER_URL": nbviewer["url"],
-            "TWINHUB_PUBLISH_DIR": cfg["storage"]["shared_mount_path"].rstrip("/") + "/published",
-        }
+        environment.add(
+            c,
+            {
+                "TWINHUB_NBVIEWER_URL": nbviewer["url"],
+                "TWINHUB_PUBLISH_DIR": cfg["storage"]["shared_mount_path"].rstrip("/") + "/published",
+            },
+        )
 
     c.JupyterHub.authenticate_prometheus = sv["metrics"]["authenticate"]
     if sv["metrics"]["authenticate"]:

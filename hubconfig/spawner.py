@@ -13,6 +13,8 @@ from typing import Any
 
 from tornado import web
 
+from hubconfig import environment
+
 CLASSES = {
     "swarm": "hubconfig.swarmspawner.TwinhubSwarmSpawner",
     "docker": "dockerspawner.DockerSpawner",
@@ -74,7 +76,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.Spawner.start_timeout = sp["start_timeout"]
     c.Spawner.http_timeout = sp["http_timeout"]
     c.Spawner.poll_interval = sp["poll_interval"]
-    c.Spawner.environment = dict(sp["environment"])
+    environment.add(c, sp["environment"])
     first = sp["profiles"][default_profile(sp)]
     c.Spawner.cpu_limit = float(first["cpu_limit"])
     c.Spawner.mem_limit = first["mem_limit"]

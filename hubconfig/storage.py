@@ -10,14 +10,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hubconfig import environment
+
 
 def sqlite_off_network_storage(c: Any, state_dir: str) -> None:
-    c.Spawner.environment = {
-        **(c.Spawner.environment or {}),
-        "JUPYTER_RUNTIME_DIR": f"{state_dir}/runtime",
-        # Read by the notebook image's /etc/ipython/ipython_config.py.
-        "TWINHUB_IPYTHON_HIST_FILE": f"{state_dir}/ipython-history.sqlite",
-    }
+    environment.add(
+        c,
+        {
+            "JUPYTER_RUNTIME_DIR": f"{state_dir}/runtime",
+            # Read by the notebook image's /etc/ipython/ipython_config.py.
+            "TWINHUB_IPYTHON_HIST_FILE": f"{state_dir}/ipython-history.sqlite",
+        },
+    )
     c.Spawner.args = [
         "--NotebookNotary.db_file=:memory:",
         f"--BaseFileIdManager.db_path={state_dir}/file_id_manager.db",

@@ -452,7 +452,7 @@ def info(inventory: Path) -> None:
     print(f"  hub direct: http://{ip}:8000/")
     print("  users:     alice, bob, carol (admin: admin)")
     print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")
-    print("  switch:    change twinhub_active_hub in inventories/lab, then")
+    print("  switch:    change twinhub_preferred_hub in inventories/lab, then")
     print("             ansible-playbook -i inventories/lab playbooks/switch.yml")
     if proxy_ip and http_ok(f"http://{proxy_ip}:9090/-/healthy"):
         print("\nMonitoring (on the proxy host):")

@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""Split Molecule scenarios into lanes that can run at the same time.
+"""Split Molecule scenarios into lanes that run at the same time.
 
     python tools/molecule_lanes.py LANES [SCENARIO ...]   one line per lane
 
-Molecule's docker driver names containers after the platforms, and
-scenarios that reuse a name (the shared config's `instance`, say) would
-destroy each other's hosts: they go into the same lane, one after another.
-Lanes are balanced by the scenarios' number of hosts (a host costs about a
-minute of a scenario's time here).
+Every scenario names its hosts uniquely (the shared platform is named after
+the scenario; tests/unit/test_roles.py checks that no two scenarios share a
+host name), so any split is safe; lanes are balanced by the scenarios'
+number of hosts (a host costs about a minute of a scenario's time here).
 """
 
 from __future__ import annotations
@@ -20,29 +19,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def platform_names(scenario: str) -> set[str]:
+def platform_names(scenario: str) -> list[str]:
     data = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text()) or {}
     platforms = data.get("platforms")
-    if platforms is None:  # the shared config's
-        platforms = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())["platforms"]
-    return {p["name"] for p in platforms if not str(p["name"]).startswith("$")}
+    if platforms is None:  # the shared config's one host, named after the scenario
+        return [scenario]
+    return [str(p["name"]) for p in platforms]
 
 
 def lanes(count: int, scenarios: list[str]) -> list[list[str]]:
-    names = {s: platform_names(s) for s in scenarios}
-    # Scenarios sharing a host name form one group (transitively).
-    groups: list[list[str]] = []
-    for s in scenarios:
-        touching = [g for g in groups if any(names[s] & names[o] for o in g)]
-        merged = [s] + [o for g in touching for o in g]
-        groups = [g for g in groups if g not in touching] + [merged]
-    cost = {s: len(names[s]) for s in scenarios}
     out: list[list[str]] = [[] for _ in range(count)]
     load = [0] * count
-    for group in sorted(groups, key=lambda g: -sum(cost[s] for s in g)):
+    for s in sorted(scenarios, key=lambda s: (-len(platform_names(s)), s)):
         i = load.index(min(load))
-        out[i] += sorted(group)
-        load[i] += sum(cost[s] for s in group)
+        out[i].append(s)
+        load[i] += len(platform_names(s))
     return [lane for lane in out if lane]
 
 

@@ -221,7 +221,7 @@ def wait_standby(host: str, timeout: float = 120) -> None:
 def switch(to: str) -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.monotonic()
     r = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_active_hub={to}"],
+        ["ansible-playbook", "-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_preferred_hub={to}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     return r, time.monotonic() - t0

@@ -8,14 +8,16 @@ what a server must not reach; the worker-loss check runs last.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 import uuid
 
 import pytest
+import yaml
 from hubrun import run_code
 from lab import lab_hub, running_task, service_of, task_container
-from support import lab_exec, swarm_nodes
+from support import ROOT, lab_exec, swarm_nodes
 
 WORKERS = {"worker-1", "worker-2"}
 STORAGE_HOME = "/srv/twinhub/home"
@@ -84,6 +86,18 @@ def bob(hub):
     user.spawn("medium")
     yield user
     user.stop_quietly()
+
+
+def test_spawn_form_lists_profiles_in_the_inventorys_order(hub):
+    # What a user sees at /hub/spawn: the profiles as the operator listed
+    # them, the first one chosen (no default_profile in the lab).
+    platform = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/platform.yml").read_text())
+    listed = list(platform["hub_platform_config"]["spawner"]["profiles"])
+    form = hub.login("carol").get(f"{hub.url}/hub/spawn", timeout=30)
+    assert form.status_code == 200, form.text
+    shown = re.findall(r'name="profile" value="([^"]+)"', form.text)
+    assert shown == listed
+    assert re.findall(r'value="([^"]+)" checked', form.text) == listed[:1]
 
 
 def test_server_is_a_swarm_service_on_a_worker_with_its_profile(alice):

@@ -399,6 +399,35 @@ def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
     assert c.Spawner.environment["TWINHUB_PUBLISH_DIR"] == "/home/jovyan/shared/published"
 
 
+def test_server_environment_does_not_depend_on_module_order(base, tmp_path):
+    from hubconfig import schema as platform_schema
+    from hubconfig import services, spawner, storage
+
+    base["spawner"]["environment"] = {"OMP_NUM_THREADS": "1"}
+    base["services"] = {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    cfg = platform_schema.load(path)
+    environments = []
+    for order in ((spawner, storage, services), (services, storage, spawner)):
+        c = Config()
+        for module in order:
+            module.apply(c, cfg)
+        environments.append(c.Spawner.environment)
+    assert environments[0] == environments[1]
+    assert {"OMP_NUM_THREADS", "TWINHUB_NBVIEWER_URL", "TWINHUB_IPYTHON_HIST_FILE"} <= set(environments[0])
+
+
+def test_server_environment_refuses_a_variable_twinhub_sets(base, tmp_path, capsys):
+    base["services"] = {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}
+    base["spawner"]["environment"] = {"TWINHUB_NBVIEWER_URL": "https://elsewhere.example.org"}
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    with pytest.raises(SystemExit):
+        hubconfig.configure(Config(), path)
+    assert "TWINHUB_NBVIEWER_URL set twice with different values" in capsys.readouterr().err
+
+
 # ------------------------------------------------ every key has an effect ---
 def leaf_keys(node: dict[str, Any], prefix: tuple[str, ...] = ()):
     for key, sub in node.get("properties", {}).items():

@@ -250,3 +250,27 @@ def test_warm_standby_runs_its_waiting_hub_when_the_holder_dies(postgres, tmp_pa
     took = wait_for(b_marker.exists, 5)
     assert b_marker.read_text().split(":")[0] == str(b.pid)
     print(f"warm standby running {took:.3f}s after the holder's death")
+
+
+def holder(db_url: str, key: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hubconfig.leader", "holder", "--db-url", db_url, "--lock-key", str(key)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_holder_names_the_session_that_holds_the_lock(postgres, tmp_path, key, procs):
+    # Nobody holds it: exit 1, nothing printed (the switch waits on that).
+    nobody = holder(postgres, key)
+    assert (nobody.returncode, nobody.stdout) == (1, "")
+    procs.append(start(postgres, tmp_path / "hub", key))
+    wait_for(lambda: leader_sessions(postgres, key) == 1, 10)
+    held = holder(postgres, key)
+    assert held.returncode == 0, held.stderr
+    # One holder; over a unix socket PostgreSQL has no client address.
+    [address] = held.stdout.split()
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(host(client_addr), 'local') FROM pg_stat_activity WHERE application_name = 'twinhub-leader'"
+        ).fetchone()
+    assert address == row[0]

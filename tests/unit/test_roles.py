@@ -67,9 +67,28 @@ def test_site_validates_before_anything_else():
     site = load(ROOT / "playbooks" / "site.yml")
     assert site[0]["ansible.builtin.import_playbook"] == "validate.yml"
     validate = load(ROOT / "playbooks" / "validate.yml")
-    assert all(play.get("any_errors_fatal") is True for play in validate)
+    # The facts play comes first (it changes nothing: facts and addresses).
+    assert validate[0]["ansible.builtin.import_playbook"] == "facts.yml"
+    plays = load(ROOT / "playbooks" / "facts.yml") + validate[1:]
+    assert all(play.get("any_errors_fatal") is True for play in plays)
 
 
 def test_variable_reference_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_molecule_scenarios_name_their_hosts_uniquely():
+    # Molecule's docker driver names containers after the platforms: two
+    # scenarios sharing a name would destroy each other's hosts when they
+    # run at the same time (./twinhub molecule runs two lanes).
+    sys.path.insert(0, str(ROOT / "tools"))
+    from molecule_lanes import platform_names
+
+    seen: dict[str, str] = {}
+    for scenario in sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml")):
+        for name in platform_names(scenario):
+            assert name not in seen, f"host {name} is in scenarios {seen[name]} and {scenario}"
+            seen[name] = scenario
+    shared = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())["platforms"]
+    assert [p["name"] for p in shared] == ["${MOLECULE_SCENARIO_NAME}"]

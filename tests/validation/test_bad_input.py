@@ -165,7 +165,7 @@ def test_missing_backup_password(tmp_path, target):
 
 HUB_SECRETS = {
     "hub_image": "registry.example.org:5000/twinhub/hub:1.0",
-    "proxy_relay_image": "registry.example.org:5000/twinhub/relay:1.0",
+    "relay_image": "registry.example.org:5000/twinhub/relay:1.0",
     "hub_cookie_secret": "ab" * 32,
     "hub_crypt_key": "cd" * 32,
     "hub_proxy_token": "p" * 40,
@@ -239,21 +239,31 @@ def test_hubs_without_a_database(tmp_path, target):
     assert_stopped_in_validation(run_site(inv), "hub_db_host is empty", "no db host")
 
 
-def test_active_hub_that_is_not_a_hub(tmp_path, target):
-    inv = platform_inventory(tmp_path, target, platform={"twinhub_active_hub": "h3"})
-    assert_stopped_in_validation(
-        run_site(inv), 'twinhub_active_hub (proxy_active_hub) is "h3"', 'expected one of the hubs group, ["h1", "h2"]'
-    )
+def test_preferred_hub_that_is_not_a_hub(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_preferred_hub": "h3"})
+    assert_stopped_in_validation(run_site(inv), 'twinhub_preferred_hub is "h3"', 'expected one of the hubs group, ["h1", "h2"]')
+
+
+def test_old_name_of_the_preferred_hub(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_active_hub": "h1"})
+    assert_stopped_in_validation(run_site(inv), 'twinhub_active_hub is set ("h1")', "renamed twinhub_preferred_hub")
+
+
+def test_hub_api_port_set_for_the_hubs_only(tmp_path, target):
+    # The relay and NGINX read the same port: a value in group_vars/hubs
+    # alone would leave them on the old one.
+    inv = platform_inventory(tmp_path, target, hub_vars={"twinhub_hub_api_port": 9081})
+    assert_stopped_in_validation(run_site(inv), "twinhub_hub_api_port differs between hosts", "group_vars/all")
 
 
 def test_mode_that_does_not_exist(tmp_path, target):
     inv = platform_inventory(tmp_path, target, platform={"twinhub_mode": "active-active"})
-    assert_stopped_in_validation(run_site(inv), 'twinhub_mode (proxy_mode) is "active-active"', "expected failover")
+    assert_stopped_in_validation(run_site(inv), 'twinhub_mode is "active-active"', "expected failover")
 
 
 def test_relay_image_missing(tmp_path, target):
-    inv = platform_inventory(tmp_path, target, hub_vars={"proxy_relay_image": ""})
-    assert_stopped_in_validation(run_site(inv), 'proxy_relay_image is ""', "images/relay")
+    inv = platform_inventory(tmp_path, target, hub_vars={"relay_image": ""})
+    assert_stopped_in_validation(run_site(inv), 'relay_image is ""', "images/relay")
 
 
 def test_proxy_upload_limit_that_is_not_a_size(tmp_path, target):

@@ -9,7 +9,7 @@ import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 TOKEN = "molecule-token-0123456789abcdef0123456789abcdef"
-testinfra_hosts = [f"ansible://hub?ansible_inventory={INVENTORY}"]
+testinfra_hosts = [f"ansible://nfs-hub?ansible_inventory={INVENTORY}"]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import os
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-HUB = testinfra.get_host(f"ansible://hub?ansible_inventory={INVENTORY}")
+HUB = testinfra.get_host(f"ansible://db-hub?ansible_inventory={INVENTORY}")
 OTHER = testinfra.get_host(f"ansible://other?ansible_inventory={INVENTORY}")
 DB = testinfra.get_host(f"ansible://db?ansible_inventory={INVENTORY}")
 

@@ -1,0 +1,1 @@
+../../proxy/files/twinhub-hold.lua
