@@ -45,30 +45,52 @@ PROFILE = obj(
     required=["display_name", "image"],
 )
 
+# Keys the Helm chart sets itself (charts/twinhub/templates/hub-config.yaml):
+# the chart's values schema leaves them out, so values.platform cannot set
+# them (tools/chart_schema.py), and a test checks the chart sets exactly
+# these. Marked here, once.
+MANAGED_BY = "x-twinhub-managed-by"
+CHART_SETS: dict[str, Any] = {MANAGED_BY: ["chart"]}
+
+
+def managed_keys(manager: str, node: dict[str, Any] | None = None, prefix: str = "") -> list[str]:
+    """Dotted paths of the keys `manager` (e.g. "chart") sets itself."""
+    node = SCHEMA if node is None else node
+    found = []
+    for key, sub in node.get("properties", {}).items():
+        path = f"{prefix}{key}"
+        if manager in sub.get(MANAGED_BY, []):
+            found.append(path)
+        elif sub.get("type") == "object":
+            found += managed_keys(manager, sub, path + ".")
+    return found
+
+
 SCHEMA: dict[str, Any] = obj(
     {
         "environment": {"enum": ["production", "lab"], "default": "production"},
         "hub": obj(
             {
                 "base_url": {"type": "string", "pattern": "^/", "default": "/"},
-                "bind_url": {**URL, "default": "http://0.0.0.0:8000"},
-                "hub_bind_url": {**URL, "default": "http://0.0.0.0:8081"},
-                "hub_connect_url": {**OPT_URL, "default": ""},
+                "bind_url": {**URL, **CHART_SETS, "default": "http://0.0.0.0:8000"},
+                "hub_bind_url": {**URL, **CHART_SETS, "default": "http://0.0.0.0:8081"},
+                "hub_connect_url": {**OPT_URL, **CHART_SETS, "default": ""},
                 "servers_connect_url": {
                     **OPT_URL,
                     "default": "",
                     "description": "where users' servers reach the hub API (an address that follows the active hub)",
                 },
-                "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", "default": "sqlite://"},
-                "db_password_file": {**OPT_PATH, "default": ""},
-                "secrets_dir": {**PATH, "default": "/etc/twinhub/secrets"},
+                "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", **CHART_SETS, "default": "sqlite://"},
+                "db_password_file": {**OPT_PATH, **CHART_SETS, "default": ""},
+                "secrets_dir": {**PATH, **CHART_SETS, "default": "/etc/twinhub/secrets"},
                 "cleanup_servers": {"type": "boolean", "default": False},
                 "log_format": {"enum": ["json", "text"], "default": "json"},
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
-                "proxy_api_url": {**URL, "default": "http://127.0.0.1:8001"},
-                "proxy_external": {"type": "boolean", "default": False},
+                "proxy_api_url": {**URL, **CHART_SETS, "default": "http://127.0.0.1:8001"},
+                "proxy_external": {"type": "boolean", **CHART_SETS, "default": False},
                 "route_check_interval": {
                     "type": "integer",
+                    **CHART_SETS,
                     "minimum": 10,
                     "default": 300,
                     "description": "seconds between route checks (they restore a restarted proxy's routes)",
@@ -114,7 +136,7 @@ SCHEMA: dict[str, Any] = obj(
         ),
         "spawner": obj(
             {
-                "type": {"enum": ["swarm", "docker", "kube", "local"], "default": "swarm"},
+                "type": {"enum": ["swarm", "docker", "kube", "local"], **CHART_SETS, "default": "swarm"},
                 "images": {
                     "type": "object",
                     "minProperties": 1,

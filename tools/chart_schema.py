@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hubconfig.schema import SCHEMA  # noqa: E402
+from hubconfig.schema import MANAGED_BY, SCHEMA, managed_keys  # noqa: E402
 
 OUT = ROOT / "charts" / "twinhub" / "values.schema.json"
 
@@ -54,22 +54,22 @@ def obj(props: dict, required: list[str] | None = None, **extra) -> dict:
 
 
 def platform_schema() -> dict:
-    """hubconfig's schema, minus what the chart sets itself (and so refuses)."""
+    """hubconfig's schema, minus the keys the chart sets itself (marked in hubconfig.schema), so values refuse them."""
     schema = copy.deepcopy(SCHEMA)
     schema.pop("default", None)
-    hub = schema["properties"]["hub"]["properties"]
-    for managed in (
-        "bind_url",
-        "hub_bind_url",
-        "hub_connect_url",
-        "db_url",
-        "db_password_file",
-        "secrets_dir",
-        "proxy_api_url",
-        "proxy_external",
-    ):
-        hub.pop(managed)
-    schema["properties"]["spawner"]["properties"].pop("type")
+    for path in managed_keys("chart"):
+        *parents, key = path.split(".")
+        node = schema
+        for parent in parents:
+            node = node["properties"][parent]
+        node["properties"].pop(key)
+
+    def unmark(node: dict) -> None:
+        node.pop(MANAGED_BY, None)
+        for sub in node.get("properties", {}).values():
+            unmark(sub)
+
+    unmark(schema)
     return schema
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -302,6 +303,28 @@ def test_bad_values_are_refused_naming_the_key(what, change, key):
 def test_schema_is_generated_from_hubconfig():
     r = subprocess.run(["python", str(ROOT / "tools" / "chart_schema.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_chart_sets_exactly_the_keys_marked_for_it():
+    # hubconfig's schema marks what the chart manages; the values schema
+    # leaves those keys out. The chart's template must set each of them
+    # (and no unmarked one) whatever values.platform holds.
+    from hubconfig.schema import managed_keys
+
+    config = yaml.safe_load(next(d for d in by_kind(render(values("minimal")), "ConfigMap"))["data"]["platform.yaml"])
+    platform = merged(Chart.load(CHART).values, values("minimal"))["platform"]
+
+    def leaves(node: dict, prefix: str = "") -> set[str]:
+        out = set()
+        for key, sub in node.items():
+            out |= leaves(sub, f"{prefix}{key}.") if isinstance(sub, dict) and sub else {f"{prefix}{key}"}
+        return out
+
+    set_by_chart = {k for k in leaves(config) if k.split(".")[0] in ("hub", "spawner")} - leaves(platform)
+    assert set_by_chart == set(managed_keys("chart"))
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    hub_values = schema["properties"]["platform"]["properties"]["hub"]["properties"]
+    assert not {k.split(".", 1)[1] for k in managed_keys("chart") if k.startswith("hub.")} & set(hub_values)
 
 
 # ------------------------------------------------- a real cluster, where one is
