@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
+from jupyterhub.utils import exponential_backoff
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Integer, Unicode
 
@@ -58,21 +58,17 @@ class TwinhubSwarmSpawner(SwarmSpawner):
         return cls._twinhub_executor
 
     async def start_object(self):
-        delay = self.start_poll
-        while True:
+        async def started():
             task = await self.get_task()
             if task is None:
                 # Swarm has not made the task yet (create_service returns first).
                 if not await self.get_object():
                     raise RuntimeError(f"Service {self.service_name} not found")
-                state = "new"
-            else:
-                state = task["Status"]["State"].lower()
-            if state not in PENDING:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, self.start_poll_max)
-        if state != "running":
+                return None
+            return task if task["Status"]["State"].lower() not in PENDING else None
+
+        task = await self.poll_until(started, f"Service {self.service_name} did not start", self.start_timeout)
+        if task["Status"]["State"].lower() != "running":
             raise RuntimeError(f"Service {self.service_name} not running: {task['Status']}")
 
     task_id = Unicode("", help="The Swarm task this hub started (kept in the hub database).")
@@ -100,16 +96,25 @@ class TwinhubSwarmSpawner(SwarmSpawner):
     async def wait_for_http(self, url: str) -> None:
         """Until anything answers at url (at most http_timeout); the hub checks properly after."""
         client = AsyncHTTPClient()
-        deadline = time.monotonic() + self.http_timeout
-        delay = self.start_poll
-        while time.monotonic() < deadline:
+
+        async def answers() -> bool:
             try:
                 await client.fetch(url, request_timeout=2, raise_error=False)
-                return
             except (HTTPClientError, OSError):
-                pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, self.start_poll_max)
+                return False
+            return True
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await self.poll_until(answers, f"{url} does not answer", self.http_timeout)
+
+    async def poll_until(self, check, message: str, timeout: float):
+        """check()'s first truthy result, polled from start_poll up to start_poll_max apart.
+
+        JupyterHub's own backoff (with jitter); asyncio.TimeoutError(message) after timeout.
+        """
+        return await exponential_backoff(
+            check, message, start_wait=self.start_poll, scale_factor=1.5, max_wait=self.start_poll_max, timeout=timeout
+        )
 
     def task_address(self, task: dict | None) -> str | None:
         """The task's IP on the notebook network."""
@@ -132,17 +137,30 @@ class TwinhubSwarmSpawner(SwarmSpawner):
         new hub polls its servers. Upstream reads that 500 as "the server is
         on an unhealthy node" and forgets a server that is running fine.
         """
-        deadline = time.monotonic() + self.swarm_unavailable_timeout
-        delay = self.start_poll
-        while True:
+        unavailable: list[APIError] = []
+
+        async def attempt():
             try:
-                return await call()
+                return (await call(),)  # a tuple: the call's own result may be None
             except APIError as exc:
-                if exc.response is None or exc.response.status_code != 500 or time.monotonic() > deadline:
+                if exc.response is None or exc.response.status_code != 500:
                     raise
+                unavailable[:] = [exc]
                 self.log.warning("Swarm unavailable for %s (%s): waiting", self.service_name, exc.explanation)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+                return None
+
+        try:
+            (result,) = await exponential_backoff(
+                attempt,
+                f"Swarm unavailable for {self.service_name}",
+                start_wait=self.start_poll,
+                scale_factor=2,
+                max_wait=2.0,
+                timeout=self.swarm_unavailable_timeout,
+            )
+        except TimeoutError:
+            raise unavailable[-1] from None
+        return result
 
     async def get_object(self):
         # Upstream's own handling follows (404: gone; 500 for too long: unhealthy).

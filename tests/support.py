@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The lab toolkit lives in tools/ (pytest has it on its path; bench/ and
+# scripts get it here).
+if str(ROOT / "tools") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tools"))
+
+from labkit import Result, lab  # noqa: E402
 
 
 def image(name: str) -> str:
@@ -31,11 +37,9 @@ def ansible_playbook(*args: str, timeout: int = 600) -> subprocess.CompletedProc
     return subprocess.run([str(playbook), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def lab_exec(host: str, *cmd: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess:
-    """Run a command on a lab host (container twinhub-lab-HOST)."""
-    return subprocess.run(
-        ["docker", "exec", f"twinhub-lab-{host}", *cmd], capture_output=True, text=True, check=check, timeout=timeout
-    )
+def lab_exec(host: str, *cmd: str, check: bool = True) -> Result:
+    """Run a command on a lab host (through the lab toolkit, tools/labkit.py)."""
+    return lab().exec(host, *cmd, check=check)
 
 
 def swarm_nodes(manager: str = "hub-a") -> dict[str, dict]:

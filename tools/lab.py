@@ -10,8 +10,9 @@ Sub-commands (all idempotent, all fast on rerun):
   up       start one systemd container per host of inventories/lab
   down     remove the lab containers, their volumes and network
 
-Standard library only, except `up`/`down`, which read the inventory with
-PyYAML (from the project venv).
+Standard library only for `engine` and `images`; `up` and `info` read the
+inventory and the hosts through the lab toolkit (tools/labkit.py: the
+venv's Ansible and Docker SDK).
 """
 
 from __future__ import annotations
@@ -307,32 +308,23 @@ def save_archives(tags: dict[str, str], names: list[str]) -> None:
 # lab hosts
 # --------------------------------------------------------------------------
 def lab_hosts(inventory: Path) -> dict[str, dict]:
-    """Hosts of a lab inventory with the container settings they ask for."""
-    import yaml  # from the venv
+    """Hosts of a lab inventory with the container settings they ask for (as Ansible reads them)."""
+    from labkit import Lab
 
-    hosts: dict[str, dict] = {}
-
-    def walk(group: dict) -> None:
-        for name, hvars in (group.get("hosts") or {}).items():
-            hosts.setdefault(name, {}).update(hvars or {})
-        for child in (group.get("children") or {}).values():
-            walk(child or {})
-
-    data = yaml.safe_load((inventory / "hosts.yml").read_text())
-    walk(data.get("all", {}))
-    return hosts
+    lab = Lab(inventory)
+    return {host: lab.hostvars.get(host, {}) for host in lab.hosts}
 
 
-def container_label(name: str, label: str) -> str:
-    p = subprocess.run(
-        ["docker", "inspect", "-f", f'{{{{index .Config.Labels "{label}"}}}}', name], capture_output=True, text=True
-    )
-    return p.stdout.strip()
+def container_spec_label(cname: str) -> str:
+    """The spec hash a running lab container was made from ('' when it is not running)."""
+    import docker
+    from labkit import docker_client
 
-
-def container_running(name: str) -> bool:
-    p = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True, text=True)
-    return p.stdout.strip() == "true"
+    try:
+        container = docker_client().containers.get(cname)
+    except docker.errors.NotFound:
+        return ""
+    return container.labels.get("io.twinhub.lab.spec", "") if container.status == "running" else ""
 
 
 def up(inventory: Path) -> None:
@@ -358,9 +350,7 @@ def up(inventory: Path) -> None:
         # The spec's hash is a label on the container: a host is recreated
         # when anything it is made from changes (image, flags, mounts).
         specs[name] = (hvars.get("ansible_host", name), args, hashlib.sha256("\0".join(args).encode()).hexdigest()[:12])
-    current = all(
-        container_running(cname) and container_label(cname, "io.twinhub.lab.spec") == spec for cname, _, spec in specs.values()
-    )
+    current = all(container_spec_label(cname) == spec for cname, _, spec in specs.values())
     if current:
         log(f"{len(hosts)} lab hosts up (unchanged)")
         return
@@ -397,11 +387,13 @@ def up(inventory: Path) -> None:
 
 
 def wait_systemd(cname: str, timeout: int = 60) -> None:
+    from labkit import docker_client
+
+    container = docker_client().containers.get(cname)
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
-        p = subprocess.run(["docker", "exec", cname, "systemctl", "is-system-running"], capture_output=True, text=True)
-        state = p.stdout.strip()
+        state = container.exec_run(["systemctl", "is-system-running"]).output.decode().strip()
         if state in ("running", "degraded"):
             return
         time.sleep(0.5)
@@ -422,51 +414,42 @@ def down(keep_storage: bool = False) -> None:
 
 
 def info(inventory: Path) -> None:
-    """How to reach what the lab runs (grows with the platform)."""
-    hosts = lab_hosts(inventory)
+    """How to reach what the lab runs (grows with the platform): hosts, hubs and users from the inventory."""
+    from labkit import Lab
+
+    lab = Lab(inventory)
     print("\ntwinhub lab: hosts (docker exec -it NAME bash)")
-    for name, hvars in hosts.items():
-        cname = hvars.get("ansible_host", name)
-        state = "running" if container_running(cname) else "not running"
-        print(f"  {name:10s} {cname:24s} {state}")
-    managers = [h for h, v in hosts.items() if v.get("lab_image") == "lab-node"]
+    for host in lab.hosts:
+        state = "running" if lab.running(host) else "not running"
+        print(f"  {host:10s} {lab.container_name(host):24s} {state}")
+    managers = lab.group("swarm_managers")
     if managers:
-        first = hosts[managers[0]].get("ansible_host", managers[0])
-        print(f"\nSwarm: docker exec {first} docker node ls")
+        print(f"\nSwarm: docker exec {lab.container_name(managers[0])} docker node ls")
     password = ROOT / ".secrets" / "lab" / "lab_login_password"
-    hubs = [h for h in hosts if h.startswith("hub-")]
-    serving = []
-    for name in hubs:
-        ip = container_ip(hosts[name].get("ansible_host", name))
-        if ip and http_ok(f"http://{ip}:8000/hub/health"):
-            serving.append((name, ip))
+    serving = [(h, lab.ip(h)) for h in lab.hubs if lab.ip(h) and http_ok(f"http://{lab.ip(h)}:{lab.hub_port}/hub/health")]
     if not serving or not password.exists():
         print("\nJupyterHub: not serving yet (deploy with `./twinhub up`).")
         return
     name, ip = serving[0]
-    proxy_ip = container_ip(hosts.get("proxy", {}).get("ansible_host", "twinhub-lab-proxy"))
+    proxies = lab.group("proxy")
+    proxy_ip = lab.ip(proxies[0]) if proxies else ""
     ca = ROOT / ".secrets" / "lab" / "ca" / "ca.crt"
-    print(f"\nJupyterHub through NGINX ({name} is active; the other hub waits on the leader lock):")
+    users, admins = lab.users()
+    others = ", ".join(h for h in lab.hubs if h != name)
+    print(f"\nJupyterHub through NGINX ({name} serves; {others} waits on the leader lock; preferred: {lab.preferred_hub}):")
     if proxy_ip:
         print(f"  URL:       https://{proxy_ip}/   (certificate from the lab CA: {ca.relative_to(ROOT)})")
-    print(f"  hub direct: http://{ip}:8000/")
-    print("  users:     alice, bob, carol (admin: admin)")
+    print(f"  hub direct: http://{ip}:{lab.hub_port}/")
+    print(f"  users:     {', '.join(u for u in users if u not in admins)} (admin: {', '.join(admins)})")
     print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")
     print("  switch:    change twinhub_preferred_hub in inventories/lab, then")
     print("             ansible-playbook -i inventories/lab playbooks/switch.yml")
-    if proxy_ip and http_ok(f"http://{proxy_ip}:9090/-/healthy"):
-        print("\nMonitoring (on the proxy host):")
-        print(f"  Prometheus:   http://{proxy_ip}:9090/   (alerts: /alerts, targets: /targets)")
-        print(f"  Alertmanager: http://{proxy_ip}:9093/")
-
-
-def container_ip(cname: str) -> str:
-    p = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", cname],
-        capture_output=True,
-        text=True,
-    )
-    return (p.stdout.split() or [""])[0]
+    monitors = lab.group("monitoring")
+    monitor_ip = lab.ip(monitors[0]) if monitors else ""
+    if monitor_ip and http_ok(f"http://{monitor_ip}:9090/-/healthy"):
+        print(f"\nMonitoring (on {monitors[0]}):")
+        print(f"  Prometheus:   http://{monitor_ip}:9090/   (alerts: /alerts, targets: /targets)")
+        print(f"  Alertmanager: http://{monitor_ip}:9093/")
 
 
 def http_ok(url: str) -> bool:

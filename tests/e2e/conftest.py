@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+from support import lab
 
 
 @pytest.fixture(scope="session", autouse=True)
 def lab_is_up():
-    p = subprocess.run(
-        ["docker", "ps", "--filter", "label=io.twinhub.lab=1", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-    )
-    if "twinhub-lab-hub-a" not in p.stdout.split():
+    if not all(lab().running(host) for host in lab().hosts):
         pytest.fail("the lab is not running: bring it up with `./twinhub up` (or run `./twinhub lab-e2e`)")

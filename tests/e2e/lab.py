@@ -12,21 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from hubrun import Hub, run_code
-from support import ROOT, lab_exec
+from support import ROOT, lab, lab_exec
 
-HUBS = ("hub-a", "hub-b")
+LAB = lab()
+HUBS = tuple(LAB.hubs)
 PASSWORD_FILE = ROOT / ".secrets" / "lab" / "lab_login_password"
-INVENTORY = ROOT / "inventories" / "lab"
+INVENTORY = LAB.inventory
 
 
 def container_ip(host: str) -> str:
-    out = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", f"twinhub-lab-{host}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()[0]
+    return LAB.ip(host)
 
 
 def active_hub(timeout: float = 90) -> tuple[str, str]:
@@ -35,7 +30,7 @@ def active_hub(timeout: float = 90) -> tuple[str, str]:
     while True:
         for host in HUBS:
             try:
-                url = f"http://{container_ip(host)}:8000"
+                url = f"http://{container_ip(host)}:{LAB.hub_port}"
                 if requests.get(f"{url}/hub/health", timeout=2).status_code == 200:
                     return host, url
             except (requests.RequestException, subprocess.CalledProcessError, IndexError):

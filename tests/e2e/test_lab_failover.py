@@ -11,7 +11,6 @@ has a deadline; the lab is left with hub-a serving and hub-b standing by.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -32,7 +31,7 @@ from lab import (
     wait_standby,
     wait_standby_reaches,
 )
-from support import lab_exec
+from support import lab, lab_exec
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +92,7 @@ def test_stopped_hub_host_fails_over(bob):
     active, _ = active_hub()
     task = running_task("bob")
     poller = bob.poller()
-    subprocess.run(["docker", "stop", "-t", "5", f"twinhub-lab-{active}"], check=True, capture_output=True)
+    lab().stop(active, timeout=5)
     try:
         took = wait_serving(other_hub(active))
         time.sleep(2)
@@ -102,7 +101,7 @@ def test_stopped_hub_host_fails_over(bob):
               f" {poller.summary()}")  # fmt: skip
         survived(bob, task)
     finally:
-        subprocess.run(["docker", "start", f"twinhub-lab-{active}"], check=True, capture_output=True)
+        lab().start(active)
     wait_standby(active, timeout=240)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import time
 import uuid
 
@@ -17,7 +16,7 @@ import pytest
 import yaml
 from hubrun import run_code
 from lab import lab_hub, running_task, service_of, task_container
-from support import ROOT, lab_exec, swarm_nodes
+from support import ROOT, lab, lab_exec, swarm_nodes
 
 WORKERS = {"worker-1", "worker-2"}
 STORAGE_HOME = "/srv/twinhub/home"
@@ -174,7 +173,7 @@ def test_losing_a_worker_loses_no_server_for_long_and_no_file(alice):
     node = running_task("alice")["Node"]
     other = (WORKERS - {node}).pop()
     alice.run("open('/home/jovyan/before-loss.txt', 'w').write('kept')")
-    subprocess.run(["docker", "stop", "-t", "2", f"twinhub-lab-{node}"], check=True, capture_output=True)
+    lab().stop(node, timeout=2)
     try:
         deadline = time.monotonic() + 180
         served = False
@@ -191,7 +190,7 @@ def test_losing_a_worker_loses_no_server_for_long_and_no_file(alice):
         assert task_container("alice", other)
         assert alice.run("open('/home/jovyan/before-loss.txt').read()") == "'kept'"
     finally:
-        subprocess.run(["docker", "start", f"twinhub-lab-{node}"], check=True, capture_output=True)
+        lab().start(node)
         # Back in the Swarm before the next suite looks at it.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and swarm_nodes("services")[node]["Status"] != "Ready":

@@ -7,14 +7,11 @@ import json
 import subprocess
 import uuid
 
-from support import ROOT, lab_exec
+from support import ROOT, lab, lab_exec
 
 
 def services_ip() -> str:
-    return subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "twinhub-lab-services"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    return lab().ip(lab().group("storage")[0])
 
 
 def test_a_file_written_on_a_worker_is_served_by_nfs_ganesha():

@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 
-from support import ansible_playbook, lab_exec, swarm_nodes
+from support import ansible_playbook, lab, lab_exec, swarm_nodes
 
 MANAGERS = {"hub-a", "hub-b", "services"}
 WORKERS = {"worker-1", "worker-2"}
@@ -46,7 +46,7 @@ def test_second_site_run_changes_nothing():
 
 def test_swarm_survives_losing_a_hub_host():
     """Why the lab has three managers: losing a hub host keeps the Raft quorum."""
-    subprocess.run(["docker", "stop", "-t", "5", "twinhub-lab-hub-b"], check=True, capture_output=True)
+    lab().stop("hub-b", timeout=5)
     try:
         deadline = time.monotonic() + 60
         nodes = {}
@@ -69,7 +69,7 @@ def test_swarm_survives_losing_a_hub_host():
         assert '"twinhub.quorum-check":"1"' in labels
     finally:
         lab_exec("hub-a", "docker", "node", "update", "--label-rm", "twinhub.quorum-check", "worker-1", check=False)
-        subprocess.run(["docker", "start", "twinhub-lab-hub-b"], check=True, capture_output=True)
+        lab().start("hub-b")
     # The host comes back by itself: systemd starts the engine, it rejoins.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -1,0 +1,176 @@
+"""The lab toolkit: one view of the lab for tools/lab.py, tests/ and bench/.
+
+The topology comes from the real inventory as Ansible sees it
+(`ansible-inventory --list`, group_vars included), the platform facts from
+the inventory over the twinhub role's defaults (the same names the roles
+read), and the hosts are driven through the Docker SDK: nothing here
+hard-codes a host list or parses `docker` CLI output.
+
+    from labkit import lab
+    lab().ip("hub-a"); lab().exec("services", "docker", "node", "ls")
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INVENTORY = ROOT / "inventories" / "lab"
+LAB_LABEL = "io.twinhub.lab=1"
+SECRETS = ROOT / ".secrets" / "lab"
+
+
+@dataclass
+class Result:
+    """What a command on a lab host did (the shape of subprocess.CompletedProcess)."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> Result:
+        if self.returncode != 0:
+            raise subprocess.CalledProcessError(self.returncode, list(self.args), self.stdout, self.stderr)
+        return self
+
+
+@functools.cache
+def docker_client():
+    import docker  # the venv's Docker SDK
+
+    return docker.from_env(timeout=120)
+
+
+def ansible_inventory(inventory: Path) -> dict[str, Any]:
+    """`ansible-inventory --list` of an inventory: groups, hosts and their variables."""
+    exe = shutil.which("ansible-inventory", path=str(Path(sys.executable).parent)) or "ansible-inventory"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    out = subprocess.run([exe, "-i", str(inventory), "--list"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def platform_defaults() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((ROOT / "roles" / "twinhub" / "defaults" / "main.yml").read_text())
+
+
+@dataclass
+class Lab:
+    inventory: Path = INVENTORY
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            self.data = ansible_inventory(self.inventory)
+
+    # -- topology, from the inventory -------------------------------------
+    @property
+    def hostvars(self) -> dict[str, dict[str, Any]]:
+        return self.data.get("_meta", {}).get("hostvars", {})
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every host, in the inventory's order."""
+        seen: list[str] = []
+
+        def walk(group: str) -> None:
+            for host in self.data.get(group, {}).get("hosts", []):
+                if host not in seen:
+                    seen.append(host)
+            for child in self.data.get(group, {}).get("children", []):
+                walk(child)
+
+        walk("all")
+        return seen
+
+    def group(self, name: str) -> list[str]:
+        out: list[str] = []
+        node = self.data.get(name, {})
+        out += node.get("hosts", [])
+        for child in node.get("children", []):
+            out += [h for h in self.group(child) if h not in out]
+        return out
+
+    def setting(self, name: str, host: str | None = None) -> Any:
+        """A platform fact as the roles read it: the inventory's value, else the twinhub role's default."""
+        host = host or self.hosts[0]
+        value = self.hostvars.get(host, {}).get(name, platform_defaults().get(name))
+        if isinstance(value, str) and "{{" in value and name == "twinhub_preferred_hub":
+            return self.group("hubs")[0]  # the default: the first hub
+        return value
+
+    @property
+    def hubs(self) -> list[str]:
+        return self.group("hubs")
+
+    @property
+    def preferred_hub(self) -> str:
+        return self.setting("twinhub_preferred_hub")
+
+    @property
+    def hub_port(self) -> int:
+        return int(self.setting("twinhub_hub_port"))
+
+    def users(self) -> tuple[list[str], list[str]]:
+        """(allowed users, admins) of the lab's login (hub_platform_config.auth)."""
+        auth = self.hostvars.get(self.hubs[0], {}).get("hub_platform_config", {}).get("auth", {})
+        return list(auth.get("allowed_users", [])), list(auth.get("admin_users", []))
+
+    def container_name(self, host: str) -> str:
+        return self.hostvars.get(host, {}).get("ansible_host", host)
+
+    # -- the hosts, through the Docker SDK ---------------------------------
+    def container(self, host: str):
+        return docker_client().containers.get(self.container_name(host))
+
+    def running(self, host: str) -> bool:
+        import docker
+
+        try:
+            return self.container(host).status == "running"
+        except docker.errors.NotFound:
+            return False
+
+    def ip(self, host: str) -> str:
+        """The host's address on the lab network ('' when it is not running)."""
+        import docker
+
+        try:
+            networks = self.container(host).attrs["NetworkSettings"]["Networks"]
+        except docker.errors.NotFound:
+            return ""
+        return next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "")
+
+    def exec(self, host: str, *cmd: str, check: bool = True) -> Result:
+        """Run a command on a lab host; stdout and stderr apart, like subprocess.run."""
+        api = docker_client().api
+        exec_id = api.exec_create(self.container_name(host), list(cmd))["Id"]
+        stdout, stderr = api.exec_start(exec_id, demux=True)  # returns when the command ends
+        rc = api.exec_inspect(exec_id)["ExitCode"]
+        result = Result(tuple(cmd), rc, (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"))
+        return result.check() if check else result
+
+    def stop(self, host: str, timeout: int = 5) -> None:
+        self.container(host).stop(timeout=timeout)
+
+    def start(self, host: str) -> None:
+        self.container(host).start()
+
+    def lab_containers(self) -> list[str]:
+        return [c.name for c in docker_client().containers.list(all=True, filters={"label": LAB_LABEL})]
+
+
+@functools.cache
+def lab(inventory: str = str(INVENTORY)) -> Lab:
+    """The lab of an inventory (read once per process)."""
+    return Lab(Path(inventory))
