@@ -37,9 +37,9 @@ def ansible_playbook(*args: str, timeout: int = 600) -> subprocess.CompletedProc
     return subprocess.run([str(playbook), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def lab_exec(host: str, *cmd: str, check: bool = True) -> Result:
+def lab_exec(host: str, *cmd: str, check: bool = True, timeout: int = 60) -> Result:
     """Run a command on a lab host (through the lab toolkit, tools/labkit.py)."""
-    return lab().exec(host, *cmd, check=check)
+    return lab().exec(host, *cmd, check=check, timeout=timeout)
 
 
 def swarm_nodes(manager: str = "hub-a") -> dict[str, dict]:

@@ -12,6 +12,7 @@ hard-codes a host list or parses `docker` CLI output.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import json
 import os
@@ -47,7 +48,10 @@ class Result:
 def docker_client():
     import docker  # the venv's Docker SDK
 
-    return docker.from_env(timeout=120)
+    return docker.from_env(timeout=600)
+
+
+EXECUTOR = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="labkit-exec")
 
 
 def ansible_inventory(inventory: Path) -> dict[str, Any]:
@@ -151,11 +155,20 @@ class Lab:
             return ""
         return next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "")
 
-    def exec(self, host: str, *cmd: str, check: bool = True) -> Result:
-        """Run a command on a lab host; stdout and stderr apart, like subprocess.run."""
+    def exec(self, host: str, *cmd: str, check: bool = True, timeout: int = 60) -> Result:
+        """Run a command on a lab host; stdout and stderr apart, like subprocess.run (and its TimeoutExpired).
+
+        As with `docker exec` killed by a timeout, a command that outlives it
+        goes on in the container.
+        """
         api = docker_client().api
         exec_id = api.exec_create(self.container_name(host), list(cmd))["Id"]
-        stdout, stderr = api.exec_start(exec_id, demux=True)  # returns when the command ends
+        # exec_start returns when the command ends; the SDK has no timeout for it.
+        future = EXECUTOR.submit(api.exec_start, exec_id, demux=True)
+        try:
+            stdout, stderr = future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError as exc:
+            raise subprocess.TimeoutExpired(list(cmd), timeout) from exc
         rc = api.exec_inspect(exec_id)["ExitCode"]
         result = Result(tuple(cmd), rc, (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"))
         return result.check() if check else result
