@@ -426,7 +426,7 @@ def info(inventory: Path) -> None:
     if managers:
         print(f"\nSwarm: docker exec {lab.container_name(managers[0])} docker node ls")
     password = ROOT / ".secrets" / "lab" / "lab_login_password"
-    serving = [(h, lab.ip(h)) for h in lab.hubs if lab.ip(h) and http_ok(f"http://{lab.ip(h)}:{lab.hub_port}/hub/health")]
+    serving = [(h, lab.ip(h)) for h in lab.serving_hubs()]
     if not serving or not password.exists():
         print("\nJupyterHub: not serving yet (deploy with `./twinhub up`).")
         return

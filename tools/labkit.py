@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,23 @@ class Lab:
 
     def start(self, host: str) -> None:
         self.container(host).start()
+
+    def serving_hubs(self, timeout: float = 2) -> list[str]:
+        """The hubs whose /hub/health answers 200: with the leader lock, the one that serves.
+
+        The lab's side of the question roles/hub/tasks/serving.yml answers
+        for Ansible and the hold's Lua for NGINX.
+        """
+        serving = []
+        for hub in self.hubs:
+            address = self.ip(hub)
+            try:
+                with urllib.request.urlopen(f"http://{address}:{self.hub_port}/hub/health", timeout=timeout) as r:
+                    if address and r.status == 200:
+                        serving.append(hub)
+            except (OSError, ValueError):
+                pass
+        return serving
 
     def lab_containers(self) -> list[str]:
         return [c.name for c in docker_client().containers.list(all=True, filters={"label": LAB_LABEL})]

@@ -27,17 +27,11 @@ def container_ip(host: str) -> str:
 def active_hub(timeout: float = 90) -> tuple[str, str]:
     """(host, url) of the hub pair member that serves (holds the leader lock)."""
     deadline = time.monotonic() + timeout
-    while True:
-        for host in HUBS:
-            try:
-                url = f"http://{container_ip(host)}:{LAB.hub_port}"
-                if requests.get(f"{url}/hub/health", timeout=2).status_code == 200:
-                    return host, url
-            except (requests.RequestException, subprocess.CalledProcessError, IndexError):
-                pass
+    while not (serving := LAB.serving_hubs()):
         if time.monotonic() > deadline:
             raise AssertionError(f"no hub of {HUBS} answered /hub/health within {timeout}s")
         time.sleep(1)
+    return serving[0], f"http://{container_ip(serving[0])}:{LAB.hub_port}"
 
 
 def lab_hub() -> Hub:
