@@ -36,12 +36,16 @@ def test_standalone_server_with_token_and_scientific_stack(tmp_path):
             time.sleep(0.5)
         assert requests.get(f"{url}/api/status", params={"token": token}, timeout=5).status_code == 200
         assert requests.get(f"{url}/api/status", timeout=5).status_code == 403
-        # Air-gapped by default: JupyterLab neither asks about nor fetches news.
+        # Air-gapped by default: JupyterLab neither asks about nor fetches
+        # news (the image's overrides are the settings' defaults; the user
+        # has set nothing).
         notification = requests.get(
             f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token}, timeout=5
         ).json()
-        assert notification["settings"]["fetchNews"] == "false"
-        assert notification["settings"]["checkForUpdates"] is False
+        assert notification["settings"] == {}
+        defaults = {k: v.get("default") for k, v in notification["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false"
+        assert defaults["checkForUpdates"] is False
         files = requests.get(f"{url}/api/contents/work", params={"token": token}, timeout=5).json()
         assert [f["name"] for f in files["content"]] == ["data.csv"]
         out = docker(

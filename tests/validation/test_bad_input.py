@@ -258,7 +258,7 @@ def test_hub_api_port_set_for_the_hubs_only(tmp_path, target):
 
 def test_mode_that_does_not_exist(tmp_path, target):
     inv = platform_inventory(tmp_path, target, platform={"twinhub_mode": "active-active"})
-    assert_stopped_in_validation(run_site(inv), 'twinhub_mode is "active-active"', "expected failover")
+    assert_stopped_in_validation(run_site(inv), "twinhub_mode must be one of: failover, staging, got: active-active")
 
 
 def test_relay_image_missing(tmp_path, target):
