@@ -26,7 +26,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "lab"
-LAB_LABEL = "io.twinhub.lab=1"
 SECRETS = ROOT / ".secrets" / "lab"
 
 
@@ -196,9 +195,6 @@ class Lab:
             except (OSError, ValueError):
                 pass
         return serving
-
-    def lab_containers(self) -> list[str]:
-        return [c.name for c in docker_client().containers.list(all=True, filters={"label": LAB_LABEL})]
 
 
 @functools.cache
