@@ -3,6 +3,9 @@
 
     ./twinhub bench-deploy          # recreates the lab hosts first
     ./twinhub bench-deploy --warm   # only the rerun, on the lab as it is
+    ./twinhub bench-deploy --warm --compare
+                                    # and the rerun again without Mitogen
+                                    # (Ansible's own linear strategy), side by side
 
 Prints the wall time of each run, its PLAY RECAP changed counts and the ten
 slowest tasks (ansible.posix.profile_tasks). Images are built beforehand and
@@ -24,9 +27,10 @@ TASK_LINE = re.compile(r"^(?P<task>.+?) -{2,} (?P<secs>[0-9.]+)s$")
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def site(label: str) -> dict:
+def site(label: str, strategy: str | None = None) -> dict:
     env = dict(
         os.environ,
+        **({"ANSIBLE_STRATEGY": strategy} if strategy else {}),
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
         PROFILE_TASKS_TASK_OUTPUT_LIMIT="400",
@@ -60,12 +64,18 @@ def report(label: str, run: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warm", action="store_true", help="skip the cold run")
+    ap.add_argument("--compare", action="store_true", help="rerun once more with Ansible's linear strategy (no Mitogen)")
     args = ap.parse_args()
     if not args.warm:
         subprocess.run([sys.executable, "tools/lab.py", "down"], cwd=ROOT, check=True)
         subprocess.run([sys.executable, "tools/lab.py", "up"], cwd=ROOT, check=True)
         report("cold site.yml (fresh lab hosts)", site("cold"))
-    report("second site.yml (idempotent)", site("rerun"))
+    rerun = site("rerun")
+    report("second site.yml (idempotent)", rerun)
+    if args.compare:
+        plain = site("rerun-linear", strategy="linear")
+        report("idempotent again, Ansible's linear strategy (no Mitogen)", plain)
+        print(f"\n== Mitogen / linear wall time: {rerun['wall'] / plain['wall']:.2f}")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def render() -> str:
         spec_file = role_dir / "meta" / "argument_specs.yml"
         if not spec_file.exists():
             continue
-        main = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]
+        specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
+        main = specs.get("main") or specs["validate"]
         lines += [f"## {role_dir.name}", "", main.get("short_description", ""), ""]
         lines += ["| variable | type | default | description |", "|---|---|---|---|"]
         for name, spec in main["options"].items():
