@@ -63,8 +63,8 @@ LAB_NETWORK = "twinhub-lab"
 LAB_LABEL = "io.twinhub.lab=1"
 
 # How systemd runs in a container without --privileged (ENVIRONMENT.md):
-# SYS_ADMIN for its mounts, host cgroups, tmpfs for /run. Molecule's shared
-# config (.config/molecule/config.yml) uses the same set.
+# SYS_ADMIN for its mounts, host cgroups, tmpfs for /run. Molecule's hosts
+# (tools/molecule_hosts.py) are started with the same set.
 SYSTEMD_RUN_FLAGS = [
     "--cap-add",
     "SYS_ADMIN",
