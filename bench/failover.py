@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
 
-from lab import Bob, active_hub, lab_exec, other_hub, running_task, wait_serving, wait_standby  # noqa: E402
+from labhub import Bob, active_hub, lab_exec, other_hub, running_task, wait_serving, wait_standby  # noqa: E402
 
 
 def main() -> int:

@@ -23,10 +23,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
 
-from lab import CA, Bob, active_hub  # noqa: E402
+from labhub import CA, Bob, active_hub  # noqa: E402
 
 
 def session(token: str) -> requests.Session:

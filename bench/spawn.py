@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Spawn benchmark: N users start their servers at once through the hub API.
 
-Default: a real hub from the venv (tests/hubrun.py: hubconfig, DockerSpawner,
+Default: a real hub from the venv (tools/hubrun.py: hubconfig, DockerSpawner,
 the notebook image on this machine's Docker). With --lab: the lab's deployed
 hub (site.yml), spawning Swarm services on the worker nodes.
 
@@ -23,9 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
 
 import contextlib  # noqa: E402
 
@@ -46,7 +44,7 @@ def main() -> int:
     users = [f"bench{i:03d}" for i in range(args.users)]
 
     if args.lab:
-        from lab import lab_hub
+        from labhub import lab_hub
 
         context, admin_name = contextlib.nullcontext(lab_hub()), "admin"
     else:

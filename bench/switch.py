@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
 
-from lab import Bob, Poller, active_hub, other_hub, running_task, switch  # noqa: E402
+from labhub import Bob, Poller, active_hub, other_hub, running_task, switch  # noqa: E402
 
 
 def main() -> int:

@@ -3,15 +3,46 @@
 Ansible runs it on the controller before any host changes, and the hub role
 runs it in the hub image before a (re)start. Exit 0 when valid, 78 (EX_CONFIG)
 with one line per problem otherwise.
+
+`python -m hubconfig managed MANAGER FILE [--name NAME]`: refuse the keys a
+deployment tool (`ansible`, `chart`) sets itself, as marked in the schema,
+in a config an operator wrote (the hub role checks hub_platform_config so).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from hubconfig import EX_CONFIG
-from hubconfig.schema import PlatformConfigError, load
+from hubconfig.schema import PlatformConfigError, load, managed_keys
+
+# What each tool derives the keys it manages from, for the refusal message.
+MANAGERS = {
+    "ansible": (
+        "the hub role sets it itself (hub_managed_config in roles/hub/vars/main.yml:"
+        " from hub_db_*, the platform facts and the inventory)"
+    ),
+    "chart": "the Helm chart sets it from its values and the release",
+}
+
+
+def refuse_managed(manager: str, path: str, name: str) -> int:
+    import yaml
+
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    problems = []
+    for key in managed_keys(manager):
+        node = raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            problems.append(f"{name}.{key} is {json.dumps(node)}: {MANAGERS[manager]}; expected it left out of {name}")
+    for line in problems:
+        print(f"twinhub: {line}", file=sys.stderr)
+    return EX_CONFIG if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="validate a platform config file")
     check.add_argument("path")
+    managed = sub.add_parser("managed", help="refuse keys a deployment tool sets itself")
+    managed.add_argument("manager", choices=sorted(MANAGERS))
+    managed.add_argument("path")
+    managed.add_argument("--name", default="platform config", help="what to call the config in messages")
     args = ap.parse_args(argv)
+    if args.cmd == "managed":
+        return refuse_managed(args.manager, args.path, args.name)
     try:
         cfg = load(args.path)
     except PlatformConfigError as exc:

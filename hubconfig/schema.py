@@ -45,16 +45,25 @@ PROFILE = obj(
     required=["display_name", "image"],
 )
 
-# Keys the Helm chart sets itself (charts/twinhub/templates/hub-config.yaml):
-# the chart's values schema leaves them out, so values.platform cannot set
-# them (tools/chart_schema.py), and a test checks the chart sets exactly
-# these. Marked here, once.
+# Keys a deployment tool sets itself, marked here once. The Helm chart
+# (charts/twinhub/templates/hub-config.yaml) leaves them out of its values
+# schema (tools/chart_schema.py); the hub role (roles/hub/vars/main.yml,
+# hub_managed_config) refuses them in hub_platform_config
+# (`python -m hubconfig managed ansible`). Tests check each tool sets exactly
+# the keys marked for it.
 MANAGED_BY = "x-twinhub-managed-by"
-CHART_SETS: dict[str, Any] = {MANAGED_BY: ["chart"]}
+
+
+def managed_by(*managers: str) -> dict[str, Any]:
+    return {MANAGED_BY: list(managers)}
+
+
+CHART_SETS = managed_by("chart")
+BOTH_SET = managed_by("chart", "ansible")
 
 
 def managed_keys(manager: str, node: dict[str, Any] | None = None, prefix: str = "") -> list[str]:
-    """Dotted paths of the keys `manager` (e.g. "chart") sets itself."""
+    """Dotted paths of the keys `manager` ("chart" or "ansible") sets itself."""
     node = SCHEMA if node is None else node
     found = []
     for key, sub in node.get("properties", {}).items():
@@ -72,17 +81,18 @@ SCHEMA: dict[str, Any] = obj(
         "hub": obj(
             {
                 "base_url": {"type": "string", "pattern": "^/", "default": "/"},
-                "bind_url": {**URL, **CHART_SETS, "default": "http://0.0.0.0:8000"},
-                "hub_bind_url": {**URL, **CHART_SETS, "default": "http://0.0.0.0:8081"},
-                "hub_connect_url": {**OPT_URL, **CHART_SETS, "default": ""},
+                "bind_url": {**URL, **BOTH_SET, "default": "http://0.0.0.0:8000"},
+                "hub_bind_url": {**URL, **BOTH_SET, "default": "http://0.0.0.0:8081"},
+                "hub_connect_url": {**OPT_URL, **BOTH_SET, "default": ""},
                 "servers_connect_url": {
                     **OPT_URL,
+                    **managed_by("ansible"),
                     "default": "",
                     "description": "where users' servers reach the hub API (an address that follows the active hub)",
                 },
-                "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", **CHART_SETS, "default": "sqlite://"},
-                "db_password_file": {**OPT_PATH, **CHART_SETS, "default": ""},
-                "secrets_dir": {**PATH, **CHART_SETS, "default": "/etc/twinhub/secrets"},
+                "db_url": {"type": "string", "pattern": r"^(postgresql|sqlite)(\+\w+)?://", **BOTH_SET, "default": "sqlite://"},
+                "db_password_file": {**OPT_PATH, **BOTH_SET, "default": ""},
+                "secrets_dir": {**PATH, **BOTH_SET, "default": "/etc/twinhub/secrets"},
                 "cleanup_servers": {"type": "boolean", "default": False},
                 "log_format": {"enum": ["json", "text"], "default": "json"},
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
@@ -149,7 +159,7 @@ SCHEMA: dict[str, Any] = obj(
                 "notebook_uid": {"type": "integer", "minimum": 1, "default": 1000},
                 "notebook_gid": {"type": "integer", "minimum": 0, "default": 100},
                 "name_prefix": {**NAME, "default": "twinhub"},
-                "network": {"type": "string", "default": "twinhub-notebooks"},
+                "network": {"type": "string", **managed_by("ansible"), "default": "twinhub-notebooks"},
                 "placement_constraints": {"type": "array", "items": {"type": "string"}, "default": []},
                 "environment": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
                 "start_timeout": {"type": "integer", "minimum": 5, "default": 120},

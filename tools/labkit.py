@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -42,6 +43,26 @@ class Result:
         if self.returncode != 0:
             raise subprocess.CalledProcessError(self.returncode, list(self.args), self.stdout, self.stderr)
         return self
+
+
+def image(name: str) -> str:
+    """Tag of a project image, from the environment or .cache/images.env."""
+    key = "TWINHUB_IMAGE_" + name.upper().replace("-", "_")
+    if key in os.environ:
+        return os.environ[key]
+    env = ROOT / ".cache" / "images.env"
+    for line in env.read_text().splitlines() if env.exists() else []:
+        k, _, v = line.partition("=")
+        if k == key:
+            return v
+    raise RuntimeError(f"{key} unknown: run `./twinhub images` first")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @functools.cache
@@ -201,3 +222,15 @@ class Lab:
 def lab(inventory: str = str(INVENTORY)) -> Lab:
     """The lab of an inventory (read once per process)."""
     return Lab(Path(inventory))
+
+
+def lab_exec(host: str, *cmd: str, check: bool = True, timeout: int = 60) -> Result:
+    """Run a command on a host of the lab (the default inventory's)."""
+    return lab().exec(host, *cmd, check=check, timeout=timeout)
+
+
+def ansible_playbook(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """ansible-playbook from the venv with the project's ansible.cfg, facts kept in memory."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    return subprocess.run([str(playbook), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

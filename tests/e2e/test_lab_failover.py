@@ -15,7 +15,7 @@ import time
 
 import pytest
 import requests
-from lab import (
+from labhub import (
     HUBS,
     Bob,
     Poller,

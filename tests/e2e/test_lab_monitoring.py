@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from lab import active_hub, container_ip, switch, wait_serving, wait_standby
+from labhub import active_hub, container_ip, switch, wait_serving, wait_standby
 from support import lab_exec
 
 LAB_HOSTS = {"proxy", "hub-a", "hub-b", "services", "worker-1", "worker-2"}

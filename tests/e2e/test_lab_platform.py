@@ -15,7 +15,7 @@ import uuid
 import pytest
 import yaml
 from hubrun import run_code
-from lab import lab_hub, running_task, service_of, task_container
+from labhub import lab_hub, running_task, service_of, task_container
 from support import ROOT, lab, lab_exec, swarm_nodes
 
 WORKERS = {"worker-1", "worker-2"}

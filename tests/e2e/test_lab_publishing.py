@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from lab import CA, lab_hub, proxy_url
+from labhub import CA, lab_hub, proxy_url
 from support import lab_exec
 
 

@@ -126,3 +126,22 @@ def test_molecule_hosts_are_started_with_the_lab_flags_once_each(monkeypatch):
     assert " ".join(NODE_RUN_FLAGS) in text
     host = molecule_hosts.run_args({"name": "db", "image": "lab-host:1"})
     assert " ".join(NODE_RUN_FLAGS) not in " ".join(host)
+
+
+def test_hub_role_sets_the_keys_the_schema_marks_for_it():
+    # hubconfig's schema marks what the hub role sets (x-twinhub-managed-by:
+    # ansible); the role refuses those keys in hub_platform_config, so the
+    # two lists must agree. Whole sections the role renders only when a
+    # feature is on (services, storage) are conditional and not marked.
+    from hubconfig.schema import managed_keys
+
+    def leaves(node: dict, prefix: str = ""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+
+    managed = load(ROOT / "roles" / "hub" / "vars" / "main.yml")["hub_managed_config"]
+    always = {path for path in leaves(managed) if "." in path}
+    assert always == set(managed_keys("ansible"))

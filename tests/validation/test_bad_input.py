@@ -218,6 +218,18 @@ def test_platform_config_refused_by_hubconfig(tmp_path, target):
     )
 
 
+def test_platform_config_setting_what_the_hub_role_sets(tmp_path, target):
+    # The role's value would silently win over the inventory's: refuse it.
+    cfg = yaml.safe_load(yaml.safe_dump(HUB_SECRETS["hub_platform_config"]))
+    cfg["hub"] = {"db_url": "sqlite:///tmp/hub.sqlite"}
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_platform_config": cfg})
+    assert_stopped_in_validation(
+        run_site(inv),
+        'hub_platform_config.hub.db_url is "sqlite:///tmp/hub.sqlite"',
+        "expected it left out of hub_platform_config",
+    )
+
+
 def test_weak_hub_secret(tmp_path, target):
     inv = platform_inventory(tmp_path, target, hub_vars={"hub_crypt_key": "not-hex"})
     assert_stopped_in_validation(run_site(inv), "hub_crypt_key bad", "64 hex characters")

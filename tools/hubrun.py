@@ -1,6 +1,6 @@
 """Run a real JupyterHub from the venv, configured only by hubconfig, that
-spawns notebook containers on this machine's Docker. Used by tests/hub and
-bench/spawn.py.
+spawns notebook containers on this machine's Docker. Part of the lab toolkit:
+used by tests/hub, tools/labhub.py and bench/spawn.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 import yaml
-from support import ROOT, free_port, image
+from labkit import ROOT, free_port, image
 from tornado.websocket import websocket_connect
 
 NETWORK = "twinhub-hub-e2e"
@@ -232,7 +232,10 @@ async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = No
     conn.write_message(
         json.dumps(
             {
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e", "session": uuid.uuid4().hex, "version": "5.3"},
+                "header": {
+                    "msg_id": msg_id, "msg_type": "execute_request", "username": "e2e",
+                    "session": uuid.uuid4().hex, "version": "5.3",
+                },
                 "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
                 "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
             }

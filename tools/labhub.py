@@ -1,4 +1,7 @@
-"""The lab's hub as a user sees it: address, login, servers, kernels."""
+"""The lab's hub as a user sees it: address, login, servers, kernels, failover.
+
+Part of the lab toolkit (tools/): used by tests/e2e and bench/.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from hubrun import Hub, run_code
-from support import ROOT, lab, lab_exec
+from labkit import ROOT, ansible_playbook, lab, lab_exec
 
 LAB = lab()
 HUBS = tuple(LAB.hubs)
@@ -209,10 +212,7 @@ def wait_standby(host: str, timeout: float = 120) -> None:
 
 def switch(to: str) -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.monotonic()
-    r = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_preferred_hub={to}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    r = ansible_playbook("-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_preferred_hub={to}")
     return r, time.monotonic() - t0
 
 
