@@ -4,6 +4,9 @@ Ansible runs it on the controller before any host changes, and the hub role
 runs it in the hub image before a (re)start. Exit 0 when valid, 78 (EX_CONFIG)
 with one line per problem otherwise.
 
+`python -m hubconfig name NAME`: print NAME as homes and services spell it
+(hubconfig.names), or refuse a name the rules do not allow (exit 78).
+
 `python -m hubconfig managed MANAGER FILE [--name NAME]`: refuse the keys a
 deployment tool (`ansible`, `chart`) sets itself, as marked in the schema,
 in a config an operator wrote (the hub role checks hub_platform_config so).
@@ -54,7 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     managed.add_argument("manager", choices=sorted(MANAGERS))
     managed.add_argument("path")
     managed.add_argument("--name", default="platform config", help="what to call the config in messages")
+    name = sub.add_parser("name", help="a user name as homes and services spell it")
+    name.add_argument("name")
     args = ap.parse_args(argv)
+    if args.cmd == "name":
+        from hubconfig import names
+
+        if why := names.problem(args.name):
+            print(f"twinhub: {why}", file=sys.stderr)
+            return EX_CONFIG
+        print(names.escape(args.name))
+        return 0
     if args.cmd == "managed":
         return refuse_managed(args.manager, args.path, args.name)
     try:

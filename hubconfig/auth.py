@@ -25,6 +25,10 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.Authenticator.admin_users = set(auth["admin_users"])
     c.Authenticator.allowed_users = set(auth["allowed_users"])
     c.Authenticator.allow_all = False
+    # JupyterHub lets anyone already in its database log in while
+    # allowed_users is set; off, a user taken out of the list (or group)
+    # cannot log in at the next attempt.
+    c.Authenticator.allow_existing_users = auth["allow_existing_users"]
     if kind == "dummy":
         if auth["dummy"]["password_file"]:
             c.DummyAuthenticator.password = read_secret(auth["dummy"]["password_file"], "auth.dummy.password_file")

@@ -62,6 +62,11 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         port = make_url_port(hub["hub_bind_url"])
         target = hub["hub_connect_url"] or f"http://127.0.0.1:{port}"
         c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--default-target", target]
+    # Offboarding: a login lasts cookie_max_age_days (the servers' OAuth
+    # tokens follow it) and no API token a user asks for outlives
+    # token_max_age, so a leaver's credentials run out on their own.
+    c.JupyterHub.cookie_max_age_days = float(hub["cookie_max_age_days"])
+    c.JupyterHub.token_expires_in_max_seconds = int(hub["token_max_age"])
     # JupyterHub re-checks the proxy's routes with each activity update: an
     # external proxy that restarted empty gets its routes back this often.
     c.JupyterHub.last_activity_interval = hub["route_check_interval"]

@@ -15,13 +15,21 @@ from typing import Any
 import jsonschema
 import yaml
 
+from hubconfig import names
+
 SIZE = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?[KMGT]?$", "description": "a size like 512M or 2G"}
 NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", "description": "a lowercase DNS label"}
 PATH = {"type": "string", "pattern": r"^/", "description": "an absolute path"}
 OPT_PATH = {"type": "string", "pattern": r"^(/.*)?$", "description": "an absolute path, or empty"}
 URL = {"type": "string", "pattern": r"^https?://", "description": "an http(s):// URL"}
 OPT_URL = {"type": "string", "pattern": r"^(https?://.*)?$", "description": "an http(s):// URL, or empty"}
-USERS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "default": []}
+USERS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": f"^{names.PATTERN}$", "description": f"a user name ({names.RULE})"},
+    "uniqueItems": True,
+    "default": [],
+}
+GROUPS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "default": []}
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -98,6 +106,18 @@ SCHEMA: dict[str, Any] = obj(
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
                 "proxy_api_url": {**URL, **CHART_SETS, "default": "http://127.0.0.1:8001"},
                 "proxy_external": {"type": "boolean", **CHART_SETS, "default": False},
+                "cookie_max_age_days": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "default": 7,
+                    "description": "days a login lasts before the user logs in again (JupyterHub's default is 14)",
+                },
+                "token_max_age": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "default": 2592000,
+                    "description": "longest lifetime (s) of an API token a user asks for (30 days; 0: tokens may never expire)",
+                },
                 "route_check_interval": {
                     "type": "integer",
                     **CHART_SETS,
@@ -112,7 +132,12 @@ SCHEMA: dict[str, Any] = obj(
                 "type": {"enum": ["dummy", "pam", "ldap", "oidc"], "default": "pam"},
                 "admin_users": USERS,
                 "allowed_users": USERS,
-                "allowed_groups": USERS,
+                "allowed_groups": GROUPS,
+                "allow_existing_users": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "let users in the hub's database log in though no longer allowed (JupyterHub's old default)",
+                },
                 "dummy": obj({"password_file": {**OPT_PATH, "default": ""}}),
                 "ldap": obj(
                     {
@@ -212,6 +237,15 @@ SCHEMA: dict[str, Any] = obj(
                     }
                 ),
                 "metrics": obj({"authenticate": {"type": "boolean", "default": True}}),
+                "ops": obj(
+                    {
+                        "enabled": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "the operators' service (hub.secrets_dir/ops_token): playbooks/offboard.yml",
+                        }
+                    }
+                ),
             }
         ),
     },
@@ -268,6 +302,10 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
         problems.append(
             f"spawner.default_profile: {sp['default_profile']!r} is not a profile; expected one of {sorted(sp['profiles'])}"
         )
+    for key in ("admin_users", "allowed_users"):
+        for name in cfg["auth"][key]:
+            if why := names.problem(name):
+                problems.append(f"auth.{key}: {why}")
     production = cfg["environment"] == "production"
     if production and cfg["auth"]["type"] == "dummy":
         problems.append("auth.type: 'dummy' accepts a shared password; expected pam, ldap or oidc when environment is production")

@@ -1,4 +1,4 @@
-"""Hub services: the idle culler, nbviewer, Prometheus metrics."""
+"""Hub services: the idle culler, nbviewer, Prometheus metrics, the operators' service."""
 
 from __future__ import annotations
 
@@ -74,6 +74,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             }
         )
         roles.append({"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]})
+
+    if sv["ops"]["enabled"]:
+        # The operators' playbooks (playbooks/offboard.yml) call the hub API
+        # with this token: remove a leaver (their server, tokens and login
+        # go with the user record). Nothing else holds these scopes.
+        services.append({"name": "twinhub-ops", "api_token": read_secret(secret_path(cfg, "ops_token"), "hub.secrets_dir/ops_token")})
+        roles.append({"name": "twinhub-ops", "scopes": ["admin:users", "admin:servers"], "services": ["twinhub-ops"]})
 
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles

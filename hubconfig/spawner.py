@@ -13,7 +13,7 @@ from typing import Any
 
 from tornado import web
 
-from hubconfig import environment
+from hubconfig import environment, names
 
 CLASSES = {
     "swarm": "hubconfig.swarmspawner.TwinhubSwarmSpawner",
@@ -69,6 +69,11 @@ def profile_applier(sp: dict[str, Any]):
     return apply_user_options
 
 
+def user_dir_name(spawner: Any) -> str:
+    """Spawner.environment value: the user's name escaped (hubconfig.names)."""
+    return names.escape(spawner.user.name)
+
+
 def apply(c: Any, cfg: dict[str, Any]) -> None:
     sp = cfg["spawner"]
     kind = sp["type"]
@@ -77,6 +82,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.Spawner.http_timeout = sp["http_timeout"]
     c.Spawner.poll_interval = sp["poll_interval"]
     environment.add(c, sp["environment"])
+    # A server loads no configuration from the user's home (~/.jupyter,
+    # ~/.local/etc/jupyter): otherwise a user could load a server extension
+    # into her own server and serve script to whoever visits it. The image's
+    # config paths (/etc/jupyter, /opt/notebook/etc/jupyter) are root's.
+    c.Spawner.disable_user_config = True
+    # The user's name as homes, published/<user> and logs spell it.
+    environment.add(c, {"TWINHUB_USER_DIR_NAME": user_dir_name})
     first = sp["profiles"][default_profile(sp)]
     c.Spawner.cpu_limit = float(first["cpu_limit"])
     c.Spawner.mem_limit = first["mem_limit"]
@@ -146,7 +158,8 @@ def _kube(c: Any, sp: dict[str, Any]) -> None:
         for slug, p in sp["profiles"].items()
     ]
     c.KubeSpawner.image = images[sp["profiles"][default]["image"]]
-    c.KubeSpawner.pod_name_template = sp["name_prefix"] + "-{username}--{servername}"
+    # {escaped_username}: hubconfig.names' spelling whatever KubeSpawner's slug scheme.
+    c.KubeSpawner.pod_name_template = sp["name_prefix"] + "-{escaped_username}--{servername}"
     c.KubeSpawner.uid = sp["notebook_uid"]
     c.KubeSpawner.gid = sp["notebook_gid"]
     c.KubeSpawner.fs_gid = sp["notebook_gid"]

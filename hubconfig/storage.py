@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hubconfig import environment
+from hubconfig import environment, names
 
 
 def sqlite_off_network_storage(c: Any, state_dir: str) -> None:
@@ -29,7 +29,7 @@ def sqlite_off_network_storage(c: Any, state_dir: str) -> None:
 
 
 def home_creator(cfg: dict[str, Any]):
-    """pre_spawn_hook: make home/<user> (uid:gid, 0700) before the first spawn.
+    """pre_spawn_hook: make home/<escaped user> (uid:gid, 0700) before the first spawn.
 
     Runs where the hub sees the storage tree at home_host_path (hub hosts
     mount it). Never widens a mode that exists.
@@ -38,7 +38,8 @@ def home_creator(cfg: dict[str, Any]):
     uid, gid = cfg["spawner"]["notebook_uid"], cfg["spawner"]["notebook_gid"]
 
     def pre_spawn_hook(spawner: Any) -> None:
-        home = Path(template.format(username=spawner.user.name))
+        # DockerSpawner fills the volume's {username} with the same spelling.
+        home = Path(template.format(username=names.escape(spawner.user.name)))
         if home.exists():
             return
         home.mkdir(mode=0o700, parents=False)
@@ -49,7 +50,7 @@ def home_creator(cfg: dict[str, Any]):
 
 
 def home_requester(cfg: dict[str, Any]):
-    """pre_spawn_hook: ask the storage host's home directory service for home/<user>.
+    """pre_spawn_hook: ask the storage host's home directory service for home/<escaped user>.
 
     For hubs whose view of the storage is root-squashed (NFS): only the
     storage host can create a directory owned by the notebook uid. The
@@ -66,7 +67,7 @@ def home_requester(cfg: dict[str, Any]):
     token = read_secret(st["homedir_token_file"], "storage.homedir_token_file")
 
     async def pre_spawn_hook(spawner: Any) -> None:
-        url = f"{base}/homes/{spawner.user.name}"
+        url = f"{base}/homes/{names.escape(spawner.user.name)}"
         try:
             await AsyncHTTPClient().fetch(
                 url, method="PUT", body=b"", headers={"Authorization": f"Bearer {token}"}, request_timeout=10
@@ -97,7 +98,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             *([{"name": "shared", "persistentVolumeClaim": {"claimName": "twinhub-shared"}}] if st["shared_enabled"] else []),
         ]
         c.KubeSpawner.volume_mounts = [
-            {"name": "home", "mountPath": st["home_mount_path"], "subPath": "{username}"},
+            {"name": "home", "mountPath": st["home_mount_path"], "subPath": "{escaped_username}"},
             *([{"name": "shared", "mountPath": st["shared_mount_path"]}] if st["shared_enabled"] else []),
         ]
         c.KubeSpawner.notebook_dir = st["home_mount_path"]

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 import yaml
@@ -125,7 +126,7 @@ class Hub:
         return s
 
     def token(self, session: requests.Session, user: str) -> str:
-        r = session.post(f"{self.url}/hub/api/users/{user}/tokens", json={"note": "e2e", "expires_in": 3600})
+        r = session.post(f"{self.url}/hub/api/users/{quote(user, safe='')}/tokens", json={"note": "e2e", "expires_in": 3600})
         assert r.status_code == 201, r.text
         self.issued_tokens.append(r.json()["token"])
         return r.json()["token"]
@@ -139,7 +140,7 @@ class Hub:
         deadline = time.monotonic() + timeout
         model = {}
         while time.monotonic() < deadline:
-            model = api.get(f"{self.url}/hub/api/users/{user}").json()
+            model = api.get(f"{self.url}/hub/api/users/{quote(user, safe='')}").json()
             server = model.get("servers", {}).get("")
             if server and server.get("ready"):
                 return server
@@ -149,7 +150,8 @@ class Hub:
 
 
 @contextlib.contextmanager
-def running_hub(users: list[str] | None = None) -> Iterator[Hub]:
+def running_hub(users: list[str] | None = None, db: Path | None = None) -> Iterator[Hub]:
+    """A hub for `users` (default: alice and bob); `db`: a SQLite file kept across hubs."""
     if not (CHP_BIN / "configurable-http-proxy").exists():
         raise RuntimeError("configurable-http-proxy missing: `./twinhub hub-e2e` installs it with npm")
     docker("network", "rm", NETWORK, check=False)
@@ -169,6 +171,8 @@ def running_hub(users: list[str] | None = None) -> Iterator[Hub]:
     cfg = platform_config(workdir, gateway, hub_port, home_root, shared)
     if users:
         cfg["auth"]["allowed_users"] = users
+    if db:
+        cfg["hub"]["db_url"] = f"sqlite:///{db}"
     (workdir / "platform.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = dict(
         os.environ,

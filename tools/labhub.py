@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import requests
 from hubrun import Hub, run_code
@@ -44,14 +45,68 @@ def lab_hub() -> Hub:
     return hub
 
 
+class User:
+    """A user of the lab's hub: logged in through the form, a token, their server."""
+
+    def __init__(self, hub: Hub, name: str):
+        self.hub, self.name = hub, name
+        # The hub's URLs carry the name escaped for a path (john.doe stays, @ is %40).
+        self.path = quote(name, safe="")
+        self.session = hub.login(name)
+        self.api = hub.api(hub.token(self.session, name))
+
+    def spawn(self, profile: str = "small", timeout: float = 150) -> float:
+        t0 = time.monotonic()
+        r = self.api.post(f"{self.hub.url}/hub/api/users/{self.path}/server", json={"profile": profile})
+        assert r.status_code in (201, 202), r.text
+        self.hub.wait_ready(self.api, self.name, timeout=timeout)
+        return time.monotonic() - t0
+
+    def stop(self, timeout: float = 60) -> None:
+        r = self.api.delete(f"{self.hub.url}/hub/api/users/{self.path}/server")
+        assert r.status_code in (202, 204), r.text
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.api.get(f"{self.hub.url}/hub/api/users/{self.path}").json().get("servers"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}'s server did not stop")
+
+    def stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except Exception as exc:  # teardown: report, do not mask the result
+            print(f"could not stop {self.name}'s server: {exc}")
+
+    def run(self, code: str) -> str:
+        """Run code in a fresh kernel of the user's server, through the hub's proxy."""
+        base = self.hub.url + self.api.get(f"{self.hub.url}/hub/api/users/{self.path}").json()["servers"][""]["url"].rstrip("/")
+        kernel = self.api.post(f"{base}/api/kernels", json={"name": "python3"})
+        assert kernel.status_code == 201, kernel.text
+        kid = kernel.json()["id"]
+        try:
+            token = self.api.headers["Authorization"].split()[1]
+            ws = base.replace("http://", "ws://") + f"/api/kernels/{kid}/channels"
+            return asyncio.run(run_code(ws, token, code))
+        finally:
+            self.api.delete(f"{base}/api/kernels/{kid}")
+
+
+def service_name(user: str) -> str:
+    """The Swarm service of user's server: the name prefix and the user's name escaped (hubconfig.names)."""
+    from hubconfig import names
+
+    return f"twinhub-{names.escape(user)}"
+
+
 def service_of(user: str, manager: str = "services") -> dict:
-    out = lab_exec(manager, "docker", "service", "inspect", f"twinhub-{user}").stdout
+    out = lab_exec(manager, "docker", "service", "inspect", service_name(user)).stdout
     return json.loads(out)[0]
 
 
 def running_task(user: str, manager: str = "services") -> dict:
     out = lab_exec(
-        manager, "docker", "service", "ps", f"twinhub-{user}", "--filter", "desired-state=running", "--format", "{{json .}}"
+        manager, "docker", "service", "ps", service_name(user), "--filter", "desired-state=running", "--format", "{{json .}}"
     ).stdout
     tasks = [json.loads(line) for line in out.splitlines()]
     assert len(tasks) == 1, tasks
@@ -59,8 +114,8 @@ def running_task(user: str, manager: str = "services") -> dict:
 
 
 def task_container(user: str, node: str) -> str:
-    out = lab_exec(node, "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name=twinhub-{user}").stdout
-    assert out.strip(), f"no container of twinhub-{user} on {node}"
+    out = lab_exec(node, "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service_name(user)}").stdout
+    assert out.strip(), f"no container of {service_name(user)} on {node}"
     return out.split()[0]
 
 

@@ -28,6 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "lab"
 SECRETS = ROOT / ".secrets" / "lab"
+# hubconfig (the platform's own code, e.g. hubconfig.names) for scripts run outside pytest.
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 
 
 @dataclass

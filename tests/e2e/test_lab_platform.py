@@ -7,15 +7,13 @@ what a server must not reach; the worker-loss check runs last.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
 
 import pytest
 import yaml
-from hubrun import run_code
-from labhub import lab_hub, running_task, service_of, task_container
+from labhub import User, lab_hub, running_task, service_of, task_container
 from support import ROOT, lab, lab_exec, swarm_nodes
 
 WORKERS = {"worker-1", "worker-2"}
@@ -25,49 +23,6 @@ STORAGE_HOME = "/srv/twinhub/home"
 @pytest.fixture(scope="module")
 def hub():
     return lab_hub()
-
-
-class User:
-    def __init__(self, hub, name: str):
-        self.hub, self.name = hub, name
-        self.session = hub.login(name)
-        self.api = hub.api(hub.token(self.session, name))
-
-    def spawn(self, profile: str = "small", timeout: float = 150) -> float:
-        t0 = time.monotonic()
-        r = self.api.post(f"{self.hub.url}/hub/api/users/{self.name}/server", json={"profile": profile})
-        assert r.status_code in (201, 202), r.text
-        self.hub.wait_ready(self.api, self.name, timeout=timeout)
-        return time.monotonic() - t0
-
-    def stop(self, timeout: float = 60) -> None:
-        r = self.api.delete(f"{self.hub.url}/hub/api/users/{self.name}/server")
-        assert r.status_code in (202, 204), r.text
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.api.get(f"{self.hub.url}/hub/api/users/{self.name}").json().get("servers"):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"{self.name}'s server did not stop")
-
-    def stop_quietly(self) -> None:
-        try:
-            self.stop()
-        except Exception as exc:  # teardown: report, do not mask the result
-            print(f"could not stop {self.name}'s server: {exc}")
-
-    def run(self, code: str) -> str:
-        """Run code in a fresh kernel of the user's server, through the hub's proxy."""
-        base = f"{self.hub.url}/user/{self.name}"
-        kernel = self.api.post(f"{base}/api/kernels", json={"name": "python3"})
-        assert kernel.status_code == 201, kernel.text
-        kid = kernel.json()["id"]
-        try:
-            token = self.api.headers["Authorization"].split()[1]
-            ws = base.replace("http://", "ws://") + f"/api/kernels/{kid}/channels"
-            return asyncio.run(run_code(ws, token, code))
-        finally:
-            self.api.delete(f"{base}/api/kernels/{kid}")
 
 
 @pytest.fixture(scope="module")

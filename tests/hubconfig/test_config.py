@@ -26,7 +26,7 @@ def write_secret(path: Path, value: str | None = None, mode: int = 0o600) -> Pat
 def secrets_dir(tmp_path) -> Path:
     d = tmp_path / "secrets"
     d.mkdir()
-    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token", "nbviewer_token", "client_secret"):
+    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token", "nbviewer_token", "ops_token", "client_secret"):
         write_secret(d / name)
     return d
 
@@ -269,7 +269,7 @@ def test_kube_profile_list_and_security(base, tmp_path):
     assert profiles["small"]["default"] is True
     assert c.KubeSpawner.automount_service_account_token is False
     assert c.KubeSpawner.allow_privilege_escalation is False
-    assert c.KubeSpawner.volume_mounts[0]["subPath"] == "{username}"
+    assert c.KubeSpawner.volume_mounts[0]["subPath"] == "{escaped_username}"
 
 
 # ---------------------------------------------------------------- storage ---
@@ -293,14 +293,16 @@ def test_home_directory_created_private(base, tmp_path):
     c = configured(base, tmp_path)
 
     class User:
-        name = "ada"
+        name = "john.doe"
 
     class S:
         user = User()
 
     c.Spawner.pre_spawn_hook(S())
-    st = (home_root / "ada").stat()
+    # The spelling DockerSpawner mounts as {username} (hubconfig.names).
+    st = (home_root / "john-2edoe").stat()
     assert (st.st_mode & 0o777, st.st_uid) == (0o700, os.getuid() + 1000)
+    assert sorted(p.name for p in home_root.iterdir()) == ["john-2edoe"]
 
 
 def homedird(tmp_path: Path, token: str):
@@ -350,14 +352,14 @@ def test_home_directory_from_the_storage_service(base, tmp_path):
         c = configured(base, tmp_path)
 
         class User:
-            name = "ada"
+            name = "anna.berg@site.org"
 
         class S:
             user = User()
             log = __import__("logging").getLogger("test")
 
         asyncio.run(c.Spawner.pre_spawn_hook(S()))
-        st = (root / "ada").stat()
+        st = (root / "anna-2eberg-40site-2eorg").stat()
         assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o700, os.getuid() + 1000, 100)
         asyncio.run(c.Spawner.pre_spawn_hook(S()))  # existing: left as is
 
@@ -371,6 +373,82 @@ def test_home_directory_from_the_storage_service(base, tmp_path):
         assert not (root / "bob").exists()
     finally:
         proc.kill()
+
+
+def test_home_directory_service_refuses_unescaped_names(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    token = secrets.token_hex(24)
+    proc, root, url = homedird(tmp_path, token)
+    try:
+        for name in ("john.doe", "..", "a%2Fb", "Alice"):
+            req = urllib.request.Request(f"{url}/homes/{name}", method="PUT", headers={"Authorization": f"Bearer {token}"})
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(req, timeout=5)
+            assert info.value.code == 400, name
+        assert list(root.iterdir()) == []
+    finally:
+        proc.kill()
+
+
+def test_one_spelling_of_a_user_name(base, tmp_path):
+    from dockerspawner import DockerSpawner
+    from kubespawner.slugs import escape_slug
+
+    from hubconfig import names
+
+    assert names.escape("alice") == "alice"  # such homes stay where they are
+    assert names.escape("john.doe") == "john-2edoe"
+    # a.b and the raw spelling of its escaped name never share a home.
+    assert names.escape("a.b") == "a-2eb" != names.escape("a-2eb") == "a-2d2eb"
+    for name in ("john.doe", "a-2eb", "anna.berg@site.org", "x_y"):
+        # DockerSpawner's {username} and KubeSpawner's {escaped_username} are this spelling.
+        spawner = DockerSpawner(user=type("U", (), {"name": name})())
+        assert spawner.template_namespace()["username"] == names.escape(name) == escape_slug(name)
+    c = configured(base, tmp_path)
+    server_env = c.Spawner.environment["TWINHUB_USER_DIR_NAME"]
+    assert server_env(type("S", (), {"user": type("U", (), {"name": "john.doe"})()})()) == "john-2edoe"
+    assert c.Spawner.disable_user_config is True
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("John Doe", "'John Doe' is not a user name"),
+        ("john.", "'john.' is not a user name"),
+        ("../etc", "'../etc' is not a user name"),
+        ("a." * 20 + "b", "characters once escaped"),
+    ],
+)
+def test_user_names_outside_the_rules_are_refused(base, name, needle):
+    base["auth"]["allowed_users"] = [name]
+    message = refused(base)
+    assert "auth.allowed_users" in message, message
+    assert needle in message, message
+    assert "lowercase letters, digits and . _ - @" in message, message
+
+
+def test_login_refuses_names_outside_the_rules(base, tmp_path):
+    from jupyterhub.auth import Authenticator
+
+    c = configured(base, tmp_path)
+    authenticator = Authenticator(config=c)
+    assert authenticator.validate_username("john.doe")
+    assert not authenticator.validate_username("john doe")
+    assert not authenticator.validate_username("john.")
+    hook = c.Authenticator.post_auth_hook
+    assert hook(authenticator, None, {"name": "john.doe"}) == {"name": "john.doe"}
+    assert hook(authenticator, None, {"name": "a." * 20 + "b"}) is None
+
+
+def test_offboarding_defaults(base, tmp_path):
+    # The hub checks a login cookie's age against cookie_max_age_days when it
+    # reads it (the browser may keep it longer): tests/hub covers the rest.
+    c = configured(base, tmp_path)
+    assert c.Authenticator.allow_existing_users is False
+    assert c.JupyterHub.cookie_max_age_days == 7
+    assert c.JupyterHub.token_expires_in_max_seconds == 30 * 86400
 
 
 def test_homedir_service_needs_its_token(base):

@@ -2,8 +2,8 @@
 """twinhub home directory service, on the storage host.
 
 The hub asks for a user's home before the first spawn:
-    PUT /homes/<username>      Authorization: Bearer <token>
-creates ROOT/<username> owned by the notebook uid:gid, mode 0700 (201), or
+    PUT /homes/<escaped name>      Authorization: Bearer <token>
+creates ROOT/<escaped name> owned by the notebook uid:gid, mode 0700 (201), or
 leaves an existing one untouched (200). GET /healthz answers 200.
 
 Why a service: the hub mounts the storage with root_squash, so root there
@@ -18,8 +18,10 @@ import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-# JupyterHub names are lowercase; no slashes, no dot-files, no traversal.
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
+# The hub sends the user's name as hubconfig.names spells it (DockerSpawner's
+# escaping: a-z, 0-9 and "-"); anything else (a raw name with a dot, an
+# @, a slash, a traversal) is refused rather than escaped a second way here.
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 
 
 def make_handler(root: Path, uid: int, gid: int, token: str):
@@ -47,7 +49,7 @@ def make_handler(root: Path, uid: int, gid: int, token: str):
                 return
             parts = self.path.strip("/").split("/")
             if len(parts) != 2 or parts[0] != "homes" or not USERNAME.match(parts[1]):
-                self._reply(400, {"error": "expected PUT /homes/<username> (lowercase name)"})
+                self._reply(400, {"error": "expected PUT /homes/<name escaped as a-z 0-9 and ->"})
                 return
             home = root / parts[1]
             try:
