@@ -4,6 +4,7 @@ Every line is one JSON object the log shipper (roles/log_shipping) sends to
 Elasticsearch as it is. Lines that record something operators count (a
 login, a spawn and how long it took, a failed spawn, a hub taking over or
 fencing itself) also carry `twinhub.event`, `user.name` and, for spawns,
+`user.id` (the name as homes and Swarm services spell it, hubconfig.names),
 `twinhub.spawn_duration_s`: the Kibana dashboard counts those fields instead
 of matching message text.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+
+from hubconfig import names
 
 # JupyterHub's and the leader supervisor's own messages (their format
 # strings, before % formatting) -> the event they record.
@@ -38,6 +41,9 @@ class EventFilter(logging.Filter):
         if event in ("login", "spawn") and args:
             # A named server is "user:name"; the user is the part before.
             fields["user.name"] = str(args[0]).split(":", 1)[0]
+            # The spelling of the user's home, service and published/<user>
+            # (hubconfig.names): what an operator greps for on the hosts.
+            fields["user.id"] = names.escape(fields["user.name"])
         if event == "spawn" and len(args) > 1:
             fields["twinhub.spawn_duration_s"] = round(float(args[1]), 3)
         for key, value in fields.items():

@@ -79,7 +79,8 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         # The operators' playbooks (playbooks/offboard.yml) call the hub API
         # with this token: remove a leaver (their server, tokens and login
         # go with the user record). Nothing else holds these scopes.
-        services.append({"name": "twinhub-ops", "api_token": read_secret(secret_path(cfg, "ops_token"), "hub.secrets_dir/ops_token")})
+        token = read_secret(secret_path(cfg, "ops_token"), "hub.secrets_dir/ops_token")
+        services.append({"name": "twinhub-ops", "api_token": token})
         roles.append({"name": "twinhub-ops", "scopes": ["admin:users", "admin:servers"], "services": ["twinhub-ops"]})
 
     c.JupyterHub.services = services

@@ -35,6 +35,7 @@ FIELDS: dict[str, str] = {
     "service.name": "keyword",
     "container.name": "keyword",
     "user.name": "keyword",
+    "user.id": "keyword",
     "exc_info": "text",
     # Platform events (hubconfig.logs).
     "twinhub.event": "keyword",

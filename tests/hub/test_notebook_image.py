@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -56,3 +57,20 @@ def test_standalone_server_with_token_and_scientific_stack(tmp_path):
         assert out.split() == ["6", "1000", "100"]
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def test_server_config_paths_outside_the_home_are_not_the_users():
+    # With the hub's disable_user_config the server reads configuration only
+    # from the paths outside the home: none of them may be writable by the
+    # notebook user (uid 1000), or she could load her own server extension.
+    script = (
+        "import json, os; from jupyter_core.paths import jupyter_config_path; "
+        "home = os.path.expanduser('~'); "
+        "paths = [p for p in jupyter_config_path() if not p.startswith(home)]; "
+        "writable = [p for p in paths if os.access(p if os.path.exists(p) else os.path.dirname(p), os.W_OK)]; "
+        "print(json.dumps({'paths': paths, 'writable': writable}))"
+    )
+    out = docker("run", "--rm", "--user", "1000:100", "--entrypoint", "python", image("notebook"), "-c", script).stdout
+    result = json.loads(out)
+    assert "/etc/jupyter" in result["paths"], result
+    assert result["writable"] == [], result

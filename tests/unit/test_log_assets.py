@@ -57,7 +57,8 @@ def test_every_field_rsyslog_writes_is_mapped():
 @pytest.mark.parametrize(
     ("msg", "args", "expected"),
     [
-        ("User logged in: %s", ("alice",), {"twinhub.event": "login", "user.name": "alice"}),
+        ("User logged in: %s", ("alice",), {"twinhub.event": "login", "user.name": "alice", "user.id": "alice"}),
+        ("User logged in: %s", ("john.doe",), {"twinhub.event": "login", "user.name": "john.doe", "user.id": "john-2edoe"}),
         ("User %s took %.3f seconds to start", ("bob:gpu", 5.67891), {"twinhub.event": "spawn", "user.name": "bob",
                                                                           "twinhub.spawn_duration_s": 5.679}),
         ("leader lock %s acquired: this hub is active", (7,), {"twinhub.event": "hub_active"}),
