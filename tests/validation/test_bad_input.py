@@ -163,6 +163,12 @@ def test_missing_backup_password(tmp_path, target):
     assert_stopped_in_validation(run_site(inv), "backup_password is empty", "from Ansible Vault")
 
 
+def test_owncloud_user_name_outside_the_rules(tmp_path, target):
+    oc = {"owncloud_admin_password": "a" * 16, "owncloud_db_password": "d" * 20, "owncloud_users": ["alice", "John Doe"]}
+    inv = inventory(tmp_path, target, {"owncloud": ["o1"]}, {"o1": oc})
+    assert_stopped_in_validation(run_site(inv), "owncloud_users: 'John Doe' is not an allowed user name", "lowercase letters")
+
+
 HUB_SECRETS = {
     "hub_image": "registry.example.org:5000/twinhub/hub:1.0",
     "relay_image": "registry.example.org:5000/twinhub/relay:1.0",

@@ -41,7 +41,11 @@ def test_occ_script_is_valid_and_maps_each_users_home(host):
     assert script.mode == 0o700
     assert host.run("bash -n /etc/twinhub/owncloud/configure.sh").rc == 0
     text = script.content_string
-    assert "add_mount Jupyter '/mnt/twinhub/home/$user'" in text
+    # One mount per user, on the home as hubconfig.names spells it.
+    assert "user_mount alice alice" in text
+    assert "user_mount john.doe john-2edoe" in text
+    # home/$user only where the old shared mount is removed.
+    assert text.count("/mnt/twinhub/home/$user") == 1
     assert "add_mount Shared /mnt/twinhub/shared" in text
     assert "set_system trusted_domains cloud.lab.example.org" in text
 
