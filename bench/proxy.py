@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 
@@ -28,16 +29,19 @@ sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
 from labhub import CA, Bob, active_hub  # noqa: E402
 
 
-def session(token: str) -> requests.Session:
+def session(token: str, host: str | None = None) -> requests.Session:
     s = requests.Session()
     s.headers["Authorization"] = f"token {token}"
+    if host:
+        # Straight to a hub's CHP: it routes by host (one origin per user).
+        s.headers["Host"] = host
     s.verify = CA
     s.trust_env = False  # the lab CA, not REQUESTS_CA_BUNDLE
     return s
 
 
-def latencies(url: str, token: str, n: int) -> list[float]:
-    s = session(token)
+def latencies(url: str, token: str, n: int, host: str | None = None) -> list[float]:
+    s = session(token, host)
     s.get(url).raise_for_status()  # connection (and TLS) set up before timing
     out = []
     for _ in range(n):
@@ -48,12 +52,12 @@ def latencies(url: str, token: str, n: int) -> list[float]:
     return out
 
 
-def throughput(url: str, token: str, threads: int, seconds: float) -> float:
+def throughput(url: str, token: str, threads: int, seconds: float, host: str | None = None) -> float:
     counts = [0] * threads
     stop = time.monotonic() + seconds
 
     def worker(i: int) -> None:
-        s = session(token)
+        s = session(token, host)
         while time.monotonic() < stop:
             s.get(url).raise_for_status()
             counts[i] += 1
@@ -77,14 +81,16 @@ def main() -> int:
     bob = Bob()
     bob.start()
     _, hub_url = active_hub()
+    bob_host = urlparse(bob.base).hostname
     paths = {"direct (CHP)": f"{hub_url}/user/bob/api/status", "NGINX -> CHP": f"{bob.base}/api/status"}
+    hosts = {"direct (CHP)": bob_host, "NGINX -> CHP": None}
     lat = {name: [] for name in paths}
     rps = {name: [] for name in paths}
     try:
         for rnd in range(1, args.rounds + 1):
             for name, url in paths.items():
-                lat[name] += latencies(url, bob.token, args.requests)
-                rps[name].append(throughput(url, bob.token, args.threads, args.seconds))
+                lat[name] += latencies(url, bob.token, args.requests, hosts[name])
+                rps[name].append(throughput(url, bob.token, args.threads, args.seconds, hosts[name]))
             print(f"round {rnd}: " + "; ".join(f"{n} {rps[n][-1]:.0f} req/s" for n in paths), flush=True)
     finally:
         bob.api.delete(f"{bob.hub.url}/hub/api/users/bob/server", timeout=60)

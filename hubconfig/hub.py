@@ -34,6 +34,14 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         # failover does not strand running servers.
         c.Spawner.hub_connect_url = hub["servers_connect_url"]
     c.JupyterHub.db_url = db_url(cfg)
+    if hub["subdomain_host"]:
+        # One origin per user: each server on <name>.<hub host>, the name
+        # spelled as everywhere else (hubconfig.names: a DNS label); the
+        # hub's cookies are __Host- cookies on its own host only, so no
+        # user's server ever receives them. The hub's public URL follows.
+        c.JupyterHub.subdomain_host = hub["subdomain_host"]
+        c.JupyterHub.subdomain_hook = subdomain
+        c.JupyterHub.cookie_host_prefix_enabled = True
     # Servers keep running when the hub stops: the next hub (after a restart,
     # a failover or a switch) adopts them.
     c.JupyterHub.cleanup_servers = hub["cleanup_servers"]
@@ -70,6 +78,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # JupyterHub re-checks the proxy's routes with each activity update: an
     # external proxy that restarted empty gets its routes back this often.
     c.JupyterHub.last_activity_interval = hub["route_check_interval"]
+
+
+def subdomain(name: str, domain: str, kind: str) -> str:
+    """JupyterHub's subdomain_hook: <name escaped>.<the hub's domain> for users and services."""
+    from hubconfig import names
+
+    return f"{names.escape(name)}.{domain}"
 
 
 def make_url_port(url: str) -> int:

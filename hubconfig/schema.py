@@ -9,6 +9,7 @@ expected.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,17 @@ SCHEMA: dict[str, Any] = obj(
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
                 "proxy_api_url": {**URL, **CHART_SETS, "default": "http://127.0.0.1:8001"},
                 "proxy_external": {"type": "boolean", **CHART_SETS, "default": False},
+                "subdomain_host": {
+                    **OPT_URL,
+                    **BOTH_SET,
+                    "default": "",
+                    "description": "the hub's public https:// URL; each user's server is then on <name>.<its host>",
+                },
+                "single_origin_acknowledged": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "accept, in production, users' servers on the hub's own origin (docs/security.md)",
+                },
                 "cookie_max_age_days": {
                     "type": "number",
                     "exclusiveMinimum": 0,
@@ -311,6 +323,19 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
         problems.append("auth.type: 'dummy' accepts a shared password; expected pam, ldap or oidc when environment is production")
     if production and cfg["hub"]["db_url"].startswith("sqlite"):
         problems.append("hub.db_url: SQLite is for the lab; expected a postgresql:// URL when environment is production")
+    hub = cfg["hub"]
+    if hub["subdomain_host"] and not re.fullmatch(r"https://[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?", hub["subdomain_host"]):
+        problems.append(
+            f"hub.subdomain_host: {hub['subdomain_host']!r} is not an https:// URL of a host name with a dot and no path;"
+            " expected e.g. https://hub.example.org (users' servers at <name>.hub.example.org, a wildcard certificate)"
+        )
+    if production and not hub["subdomain_host"] and not hub["single_origin_acknowledged"]:
+        problems.append(
+            "hub.subdomain_host: empty in production, so every user's server would share the hub's origin (a page one"
+            " user serves can act for whoever opens it); expected per-user origins (twinhub_user_subdomains with"
+            " Ansible, ingress.userSubdomains with the chart: wildcard DNS and certificate), or"
+            " hub.single_origin_acknowledged: true to accept that risk (docs/security.md)"
+        )
     if production and sp["type"] == "local":
         problems.append("spawner.type: 'local' runs servers as hub processes; expected swarm, docker or kube in production")
     auth = cfg["auth"]

@@ -167,6 +167,7 @@ def chart_schema() -> dict:
                         "enabled": {"type": "boolean"},
                         "className": STR,
                         "host": NONEMPTY,
+                        "userSubdomains": {"type": "boolean"},
                         "tlsSecret": STR,
                         "annotations": {"type": "object", "additionalProperties": STR},
                         "canary": obj({"enabled": {"type": "boolean"}, "header": NONEMPTY, "cookie": NONEMPTY}),

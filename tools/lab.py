@@ -438,7 +438,11 @@ def info(inventory: Path) -> None:
     others = ", ".join(h for h in lab.hubs if h != name)
     print(f"\nJupyterHub through NGINX ({name} serves; {others} waits on the leader lock; preferred: {lab.preferred_hub}):")
     if proxy_ip:
-        print(f"  URL:       https://{proxy_ip}/   (certificate from the lab CA: {ca.relative_to(ROOT)})")
+        name_ = lab.hub_name
+        print(f"  URL:       https://{name_}/   (certificate from the lab CA: {ca.relative_to(ROOT)})")
+        print(f"             each user's server on https://<user>.{name_}/; nothing resolves these names here:")
+        print(f"             curl --cacert {ca.relative_to(ROOT)} --resolve {name_}:443:{proxy_ip} https://{name_}/hub/login")
+        print(f"             chromium --host-resolver-rules='MAP {name_} {proxy_ip}, MAP *.{name_} {proxy_ip}'")
     print(f"  hub direct: http://{ip}:{lab.hub_port}/")
     print(f"  users:     {', '.join(u for u in users if u not in admins)} (admin: {', '.join(admins)})")
     print(f"  password:  {password.read_text().strip()}   (from {password.relative_to(ROOT)})")

@@ -19,8 +19,13 @@ from hubrun import Hub, run_code
 from labkit import ROOT, ansible_playbook, lab, lab_exec
 
 LAB = lab()
+# The lab's public names (hub.twinhub.lab, <user>.hub.twinhub.lab) resolve
+# to its proxy in this process (tools/labkit.py): requests go through NGINX
+# with the real name for SNI, Host and the certificate.
+LAB.resolve_names()
 HUBS = tuple(LAB.hubs)
 PASSWORD_FILE = ROOT / ".secrets" / "lab" / "lab_login_password"
+CA = str(ROOT / ".secrets" / "lab" / "ca" / "ca.crt")
 INVENTORY = LAB.inventory
 
 
@@ -39,10 +44,18 @@ def active_hub(timeout: float = 90) -> tuple[str, str]:
 
 
 def lab_hub() -> Hub:
-    _, url = active_hub()
-    hub = Hub(url)
+    """The lab's hub as users reach it: through NGINX at the public name, the lab CA trusted."""
+    active_hub()  # one serves
+    hub = Hub(proxy_url())
+    hub.verify = CA
     hub.password = PASSWORD_FILE.read_text().strip()
     return hub
+
+
+def server_url(hub: Hub, api, name: str) -> str:
+    """The user's server's URL as the hub gives it (its own host with per-user origins), no trailing slash."""
+    url = api.get(f"{hub.url}/hub/api/users/{quote(name, safe='')}", timeout=30).json()["servers"][""]["url"]
+    return (url if url.startswith("http") else hub.url + url).rstrip("/")
 
 
 class User:
@@ -80,14 +93,14 @@ class User:
 
     def run(self, code: str) -> str:
         """Run code in a fresh kernel of the user's server, through the hub's proxy."""
-        base = self.hub.url + self.api.get(f"{self.hub.url}/hub/api/users/{self.path}").json()["servers"][""]["url"].rstrip("/")
+        base = server_url(self.hub, self.api, self.name)
         kernel = self.api.post(f"{base}/api/kernels", json={"name": "python3"})
         assert kernel.status_code == 201, kernel.text
         kid = kernel.json()["id"]
         try:
             token = self.api.headers["Authorization"].split()[1]
-            ws = base.replace("http://", "ws://") + f"/api/kernels/{kid}/channels"
-            return asyncio.run(run_code(ws, token, code))
+            ws = base.replace("https://", "wss://").replace("http://", "ws://") + f"/api/kernels/{kid}/channels"
+            return asyncio.run(run_code(ws, token, code, ca_certs=CA if base.startswith("https") else None))
         finally:
             self.api.delete(f"{base}/api/kernels/{kid}")
 
@@ -120,12 +133,11 @@ def task_container(user: str, node: str) -> str:
 
 
 # --- failover and switching through the proxy (tests and bench/) ---
-CA = str(ROOT / ".secrets" / "lab" / "ca" / "ca.crt")
 
 
 def proxy_url() -> str:
-    # The proxy's certificate names its address too (pki role).
-    return f"https://{container_ip('proxy')}"
+    """The hub through NGINX, at the platform's public name."""
+    return f"https://{LAB.hub_name}"
 
 
 def db_ip() -> str:
@@ -202,18 +214,18 @@ class Bob:
 
     def __init__(self):
         hub = lab_hub()
-        hub.url = proxy_url()
-        hub.verify = CA
         self.hub = hub
         self.session = hub.login("bob")
         self.token = hub.token(self.session, "bob")
         self.api = hub.api(self.token)
-        self.base = f"{hub.url}/user/bob"
+        # bob's server on its own origin, https://bob.<hub name>/user/bob
+        self.base = f"https://bob.{LAB.hub_name}/user/bob"
 
     def start(self) -> None:
         r = self.api.post(f"{self.hub.url}/hub/api/users/bob/server", json={"profile": "small"})
         assert r.status_code in (201, 202, 400), r.text  # 400: already running
         self.hub.wait_ready(self.api, "bob", timeout=180)
+        assert server_url(self.hub, self.api, "bob") == self.base
         r = self.api.post(f"{self.base}/api/kernels", json={"name": "python3"})
         assert r.status_code == 201, r.text
         self.kernel = r.json()["id"]

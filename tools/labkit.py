@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,42 @@ class Lab:
     @property
     def hubs(self) -> list[str]:
         return self.group("hubs")
+
+    @property
+    def hub_name(self) -> str:
+        """The platform's public name (twinhub_hub_name); users' servers are on <name>.<it>."""
+        return self.setting("twinhub_hub_name")
+
+    def resolve_names(self) -> None:
+        """Resolve the lab's public names to its proxy, in this process only.
+
+        The lab's names (hub.twinhub.lab and every <user>.hub.twinhub.lab)
+        are in no DNS; rather than touch the machine's resolver, Python's
+        getaddrinfo answers them with the proxy's address here. TLS still
+        checks the name (SNI and the certificate are the real name's).
+        """
+        import socket
+
+        suffix, proxy = self.hub_name, self.group("proxy")[0]
+        original = getattr(socket.getaddrinfo, "twinhub_original", socket.getaddrinfo)
+
+        known: dict[str, tuple[float, str]] = {}
+
+        def proxy_address() -> str:
+            # Looked up when asked (the lab may be rebuilt meanwhile), kept 10 s.
+            at, address = known.get(proxy, (0.0, ""))
+            if time.monotonic() - at > 10 or not address:
+                address = self.ip(proxy)
+                known[proxy] = (time.monotonic(), address)
+            return address
+
+        def getaddrinfo(host, *args, **kwargs):
+            if isinstance(host, str) and (host == suffix or host.endswith("." + suffix)):
+                host = proxy_address()
+            return original(host, *args, **kwargs)
+
+        getaddrinfo.twinhub_original = original
+        socket.getaddrinfo = getaddrinfo
 
     @property
     def preferred_hub(self) -> str:

@@ -211,6 +211,30 @@ def hub_config_from(docs: list[dict], tmp_path: Path) -> Config:
     return c
 
 
+def test_one_origin_per_user_by_default(tmp_path):
+    docs = render(values("production"))
+    ing = next(d for d in by_kind(docs, "Ingress") if d["metadata"]["name"] == "twinhub-hub")
+    assert [r["host"] for r in ing["spec"]["rules"]] == ["jupyter.example.org", "*.jupyter.example.org"]
+    assert ing["spec"]["tls"][0]["hosts"] == ["jupyter.example.org", "*.jupyter.example.org"]
+    c = hub_config_from(docs, tmp_path)
+    assert c.JupyterHub.subdomain_host == "https://jupyter.example.org"
+    assert c.JupyterHub.subdomain_hook("john.doe", "jupyter.example.org", "user") == "john-2edoe.jupyter.example.org"
+
+
+def test_single_origin_in_production_needs_the_acknowledgement(tmp_path):
+    vals = values("production")
+    vals["ingress"]["userSubdomains"] = False
+    docs = render(vals)
+    ing = next(d for d in by_kind(docs, "Ingress") if d["metadata"]["name"] == "twinhub-hub")
+    assert [r["host"] for r in ing["spec"]["rules"]] == ["jupyter.example.org"]
+    (tmp_path / "refused").mkdir()
+    with pytest.raises(SystemExit):
+        hub_config_from(docs, tmp_path / "refused")
+    vals["platform"].setdefault("hub", {})["single_origin_acknowledged"] = True
+    c = hub_config_from(render(vals), tmp_path)
+    assert "subdomain_host" not in c.JupyterHub
+
+
 @pytest.mark.parametrize(("profile", "cpu", "mem"), [("small", 1, 2 * 1024**3), ("large", 8, 32 * 1024**3)])
 def test_kubespawner_pod_from_the_rendered_config(tmp_path, monkeypatch, profile, cpu, mem):
     from kubespawner import KubeSpawner

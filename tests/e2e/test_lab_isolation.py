@@ -15,7 +15,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from labhub import User, lab_hub, service_of
+from labhub import User, lab_hub, server_url, service_of
 from support import ansible_playbook, lab, lab_exec
 
 from hubconfig import names
@@ -92,8 +92,7 @@ def test_server_config_in_the_home_is_not_loaded(users):
         user.spawn("small")
         assert user.run(f"import os; os.path.exists({marker!r})") == "False"
         assert user.run("import os; os.environ.get('JUPYTERHUB_DISABLE_USER_CONFIG')") == "'1'"
-        base = user.hub.url + user.api.get(f"{user.hub.url}/hub/api/users/{user.path}").json()["servers"][""]["url"]
-        r = user.api.get(f"{base}api/status", timeout=30)
+        r = user.api.get(f"{server_url(user.hub, user.api, user.name)}/api/status", timeout=30)
         assert r.status_code == 200, r.text
         assert "X-Twinhub-User-Config" not in r.headers
     finally:

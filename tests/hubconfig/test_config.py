@@ -35,7 +35,11 @@ def secrets_dir(tmp_path) -> Path:
 def base(secrets_dir) -> dict[str, Any]:
     return {
         "environment": "production",
-        "hub": {"db_url": "postgresql://hub@db.example.org:5432/hub", "secrets_dir": str(secrets_dir)},
+        "hub": {
+            "db_url": "postgresql://hub@db.example.org:5432/hub",
+            "secrets_dir": str(secrets_dir),
+            "subdomain_host": "https://hub.example.org",
+        },
         "auth": {"type": "pam", "admin_users": ["ops"], "allowed_groups": ["jupyter"]},
         "spawner": {
             "type": "swarm",
@@ -93,6 +97,9 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c.update(services={"nbviewer": {"enabled": True}}), ["services.nbviewer.url: empty"]),
         (lambda c: c["auth"].update(admin_users="ops"), ["auth.admin_users: 'ops' is not of type array"]),
         (lambda c: c.pop("spawner"), ["'spawner' is a required property"]),
+        (lambda c: c["hub"].pop("subdomain_host"), ["hub.subdomain_host: empty in production", "hub.single_origin_acknowledged: true"]),
+        (lambda c: c["hub"].update(subdomain_host="http://hub.example.org"), ["hub.subdomain_host: 'http://hub.example.org' is not an https:// URL"]),
+        (lambda c: c["hub"].update(subdomain_host="https://hub"), ["'https://hub' is not an https:// URL of a host name with a dot"]),
     ],
 )  # fmt: skip
 def test_bad_config_names_the_key_and_what_is_expected(base, mutate, needles):
@@ -442,6 +449,20 @@ def test_login_refuses_names_outside_the_rules(base, tmp_path):
     assert hook(authenticator, None, {"name": "a." * 20 + "b"}) is None
 
 
+def test_one_origin_per_user(base, tmp_path):
+    c = configured(base, tmp_path)
+    assert c.JupyterHub.subdomain_host == "https://hub.example.org"
+    assert c.JupyterHub.cookie_host_prefix_enabled is True
+    # Each user's host is their name as homes spell it: a DNS label.
+    assert c.JupyterHub.subdomain_hook("john.doe", "hub.example.org", "user") == "john-2edoe.hub.example.org"
+    assert c.JupyterHub.subdomain_hook("a-2eb", "hub.example.org", "user") == "a-2d2eb.hub.example.org"
+    # A site that cannot have a wildcard name says so explicitly.
+    base["hub"].pop("subdomain_host")
+    base["hub"]["single_origin_acknowledged"] = True
+    c = configured(base, tmp_path)
+    assert "subdomain_host" not in c.JupyterHub
+
+
 def test_offboarding_defaults(base, tmp_path):
     # The hub checks a login cookie's age against cookie_max_age_days when it
     # reads it (the browser may keep it longer): tests/hub covers the rest.
@@ -549,6 +570,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return {"ALT": "1"} if name in ("environment",) else current
     if spec.get("pattern", "").startswith("^/") or spec.get("pattern", "").startswith("^(/"):
         return "/srv/alt/{username}" if "home_host" in name else "/srv/alt"
+    if name == "subdomain_host":
+        return "https://alt.example.org"
     if "https?" in spec.get("pattern", ""):
         return "http://alt.example.org:9000"
     if name == "db_url":
@@ -585,6 +608,9 @@ SKIP = {
     # The allow-list and profile table are the spawner's data, covered above.
     ("spawner", "images"),
     ("spawner", "profiles"),
+    # An acknowledgement: what it changes is what validation accepts
+    # (test_one_origin_per_user, test_bad_config_names_the_key...).
+    ("hub", "single_origin_acknowledged"),
 }
 
 

@@ -68,7 +68,8 @@ def inventory(tmp_path: Path, container: str, groups: dict[str, list[str]], host
     children = {
         g: {"hosts": {h: {"ansible_host": container, **hostvars.get(h, {})} for h in hosts}} for g, hosts in groups.items()
     }
-    data = {"all": {"vars": {"ansible_connection": "community.docker.docker"}, "children": children}}
+    site = {"ansible_connection": "community.docker.docker", "twinhub_hub_name": "jupyter.example.org"}
+    data = {"all": {"vars": site, "children": children}}
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -233,6 +234,32 @@ def test_platform_config_setting_what_the_hub_role_sets(tmp_path, target):
         run_site(inv),
         'hub_platform_config.hub.db_url is "sqlite:///tmp/hub.sqlite"',
         "expected it left out of hub_platform_config",
+    )
+
+
+def test_public_name_without_a_dot_for_user_subdomains(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_hub_name": "jupyter"})
+    assert_stopped_in_validation(run_site(inv), 'twinhub_hub_name is "jupyter"', "with a dot", "wildcard certificate")
+
+
+def test_single_origin_in_production_without_the_acknowledgement(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, platform={"twinhub_user_subdomains": False})
+    assert_stopped_in_validation(
+        run_site(inv), "hub.subdomain_host: empty in production", "hub.single_origin_acknowledged: true to accept that risk"
+    )
+
+
+def test_provided_certificate_that_does_not_cover_the_users_names(tmp_path, target):
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2",
+         "-subj", "/CN=jupyter.example.org", "-addext", "subjectAltName=DNS:jupyter.example.org"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = {"proxy_tls_mode": "provided", "proxy_tls_cert": crt.read_text(), "proxy_tls_key": key.read_text()}
+    inv = platform_inventory(tmp_path, target, platform=tls)
+    assert_stopped_in_validation(
+        run_site(inv), "proxy_tls_cert does not cover *.jupyter.example.org", "DNS:*.jupyter.example.org"
     )
 
 

@@ -36,6 +36,18 @@ def hubs_back_up():
     time.sleep(1)
 
 
+def test_each_users_host_is_served_with_a_certificate_for_it():
+    # One origin per user: <name>.<twinhub_hub_name> reaches the hubs with
+    # its Host kept (the hub's proxy routes by it), and the platform CA's
+    # certificate covers it (curl checks the name against the CA).
+    name = "john-2edoe.jupyter.molecule.test"
+    out = PROXY.check_output(f"{CURL} --resolve {name}:443:127.0.0.1 https://{name}/user/john.doe/api/status")
+    assert json.loads(out)["host"] == name
+    assert json.loads(out)["path"] == "/user/john.doe/api/status"
+    # A name outside the platform's is not one the certificate covers.
+    assert PROXY.run(f"{CURL} --resolve a.b.jupyter.molecule.test:443:127.0.0.1 https://a.b.jupyter.molecule.test/").rc != 0
+
+
 def test_http_redirects_to_https():
     out = PROXY.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://proxy1/hub/login?next=x")
     assert out == "301 https://proxy1/hub/login?next=x"
