@@ -44,8 +44,8 @@ def problem(name: str) -> str | None:
     """Why `name` is not an allowed user name, or None when it is."""
     if not re.fullmatch(PATTERN, name):
         return f"{name!r} is not an allowed user name: expected {RULE}"
-    if len(escape(name)) > MAX_ESCAPED:
-        return f"{name!r} is {len(escape(name))} characters once escaped ({escape(name)}): expected {RULE}"
+    if len(escaped := escape(name)) > MAX_ESCAPED:
+        return f"{name!r} is {len(escaped)} characters once escaped ({escaped}): expected {RULE}"
     return None
 
 

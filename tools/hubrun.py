@@ -110,19 +110,25 @@ class Hub:
         s.trust_env = self.verify is True
         return s
 
-    def login(self, user: str, password: str | None = None) -> requests.Session:
-        """Log in through the hub's HTML login form, as a browser does."""
+    def login_attempt(self, user: str, password: str | None = None) -> tuple[requests.Session, requests.Response]:
+        """Submit the hub's HTML login form, as a browser does: the session and the hub's answer (302 when let in)."""
         s = self.session()
-        page = s.get(f"{self.url}/hub/login")
+        page = s.get(f"{self.url}/hub/login", timeout=30)
         page.raise_for_status()
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
         r = s.post(
             f"{self.url}/hub/login?next=%2Fhub%2Fhome",
             data={"username": user, "password": password or self.password, "_xsrf": xsrf},
             allow_redirects=False,
+            timeout=30,
         )
-        assert r.status_code == 302, (r.status_code, r.text[:500])
         s.headers["X-XSRFToken"] = s.cookies.get("_xsrf", xsrf)
+        return s, r
+
+    def login(self, user: str, password: str | None = None) -> requests.Session:
+        """Log in through the hub's HTML login form, as a browser does."""
+        s, r = self.login_attempt(user, password)
+        assert r.status_code == 302, (r.status_code, r.text[:500])
         return s
 
     def token(self, session: requests.Session, user: str) -> str:

@@ -99,14 +99,6 @@ def test_server_config_in_the_home_is_not_loaded(users):
         user.run("import os; [os.remove(f'/home/jovyan/.jupyter/jupyter_server_config.{x}') for x in ('py', 'json')]")
 
 
-def login_status(hub, name: str) -> int:
-    s = hub.session()
-    page = s.get(f"{hub.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    data = {"username": name, "password": hub.password, "_xsrf": xsrf}
-    return s.post(f"{hub.url}/hub/login", data=data, allow_redirects=False, timeout=30).status_code
-
-
 def offboard(*args: str):
     return ansible_playbook("-i", str(lab().inventory), "playbooks/offboard.yml", *args, timeout=300)
 
@@ -129,13 +121,13 @@ def test_offboarding_a_leaver():
     lab_exec("services", "test", "-d", home)
     assert theirs.get(f"{hub.url}/hub/api/user", timeout=30).json()["name"] == leaver
     # Not in the allowed list: no login (auth.allow_existing_users is off).
-    assert login_status(hub, leaver) == 403
+    assert hub.login_attempt(leaver)[1].status_code == 403
 
     # A user still allowed is refused before anything changes.
     refused = offboard("-e", "user=alice")
     assert refused.returncode != 0
     assert 'user "alice" is still in hub_platform_config.auth.allowed_users' in refused.stdout, refused.stdout[-3000:]
-    assert login_status(hub, "alice") == 302
+    assert hub.login_attempt("alice")[1].status_code == 302
 
     done = offboard("-e", f"user={leaver}", "-e", "nfs_server_offboard_home=archive")
     assert done.returncode == 0, done.stdout[-3000:]
