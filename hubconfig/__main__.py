@@ -7,6 +7,11 @@ with one line per problem otherwise.
 `python -m hubconfig name NAME`: print NAME as homes and services spell it
 (hubconfig.names), or refuse a name the rules do not allow (exit 78).
 
+`python -m hubconfig directory FILE`: reach the LDAP directory FILE names as
+the hub would (TLS verified, the search account bound); the hub role runs it
+in the hub image before a (re)start, so a wrong password or CA leaves the
+running hub alone. Exit 0 (also when auth.type is not ldap), 78 otherwise.
+
 `python -m hubconfig managed MANAGER FILE [--name NAME]`: refuse the keys a
 deployment tool (`ansible`, `chart`) sets itself, as marked in the schema,
 in a config an operator wrote (the hub role checks hub_platform_config so).
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     managed.add_argument("manager", choices=sorted(MANAGERS))
     managed.add_argument("path")
     managed.add_argument("--name", default="platform config", help="what to call the config in messages")
+    directory = sub.add_parser("directory", help="reach the LDAP directory as the hub would")
+    directory.add_argument("path")
     name = sub.add_parser("name", help="a user name as homes and services spell it")
     name.add_argument("name")
     args = ap.parse_args(argv)
@@ -75,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformConfigError as exc:
         print(f"twinhub: bad platform config: {exc}", file=sys.stderr)
         return EX_CONFIG
+    if args.cmd == "directory":
+        if cfg["auth"]["type"] != "ldap":
+            print(f"{args.path}: auth.type is {cfg['auth']['type']}, no directory to reach")
+            return 0
+        from hubconfig import directory as ldapdir
+
+        try:
+            print(ldapdir.check(cfg))
+        except (RuntimeError, PlatformConfigError) as exc:
+            print(f"twinhub: the directory: {exc}", file=sys.stderr)
+            return EX_CONFIG
+        return 0
     print(f"{args.path}: valid ({cfg['spawner']['type']} spawner, {len(cfg['spawner']['profiles'])} profiles)")
     return 0
 

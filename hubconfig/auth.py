@@ -6,14 +6,17 @@ member of allowed_groups (or an admin); allow_all stays False.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
+from hubconfig import names
 from hubconfig.secrets import read_secret
 
 CLASSES = {
     "dummy": "jupyterhub.auth.DummyAuthenticator",
     "pam": "jupyterhub.auth.PAMAuthenticator",
-    "ldap": "ldapauthenticator.LDAPAuthenticator",
+    # ldapauthenticator with timeouts, admin groups and clear errors.
+    "ldap": "hubconfig.directory.TwinhubLDAPAuthenticator",
     "oidc": "oauthenticator.generic.GenericOAuthenticator",
 }
 
@@ -34,16 +37,36 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             c.DummyAuthenticator.password = read_secret(auth["dummy"]["password_file"], "auth.dummy.password_file")
     elif kind == "pam":
         c.PAMAuthenticator.allowed_groups = set(auth["allowed_groups"])
+        c.PAMAuthenticator.admin_groups = set(auth["admin_groups"])
     elif kind == "ldap":
         ldap = auth["ldap"]
         c.LDAPAuthenticator.server_address = ldap["server_address"]
         c.LDAPAuthenticator.server_port = ldap["server_port"]
         c.LDAPAuthenticator.tls_strategy = "on_connect" if ldap["use_ssl"] else "before_bind"
+        # ldap3's Tls() checks nothing by default (CERT_NONE): whoever sits
+        # between the hub and the directory would collect passwords. Always
+        # verify the directory's certificate and its name.
+        c.LDAPAuthenticator.tls_kwargs = {"validate": ssl.CERT_REQUIRED, "ca_certs_file": ldap["ca_file"] or None}
         c.LDAPAuthenticator.bind_dn_template = ldap["bind_dn_template"]
         c.LDAPAuthenticator.user_search_base = ldap["user_search_base"]
         c.LDAPAuthenticator.user_attribute = ldap["user_attribute"]
         c.LDAPAuthenticator.lookup_dn = ldap["lookup_dn"]
-        c.LDAPAuthenticator.allowed_groups = list(auth["allowed_groups"])
+        # The user's name is the directory's spelling of it (its user_attribute),
+        # never another attribute; names as the platform allows them (hubconfig.names).
+        c.LDAPAuthenticator.lookup_dn_user_dn_attribute = ldap["user_attribute"]
+        c.LDAPAuthenticator.valid_username_regex = f"^{names.PATTERN}$"
+        if ldap["search_user"]:
+            c.LDAPAuthenticator.lookup_dn_search_user = ldap["search_user"]
+            c.LDAPAuthenticator.lookup_dn_search_password = read_secret(
+                ldap["search_password_file"], "auth.ldap.search_password_file"
+            )
+        # Groups are named as everywhere in the platform config; the directory
+        # knows them by DN. Admin groups are searched too (their members are allowed).
+        admin_dns = [group_dn(ldap, g) for g in auth["admin_groups"]]
+        allowed_dns = [group_dn(ldap, g) for g in auth["allowed_groups"]]
+        c.LDAPAuthenticator.allowed_groups = allowed_dns + [dn for dn in admin_dns if dn not in allowed_dns]
+        c.TwinhubLDAPAuthenticator.admin_groups = admin_dns
+        c.TwinhubLDAPAuthenticator.timeout = ldap["timeout"]
     elif kind == "oidc":
         oidc = auth["oidc"]
         c.GenericOAuthenticator.client_id = oidc["client_id"]
@@ -56,8 +79,16 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         c.GenericOAuthenticator.username_claim = oidc["username_claim"]
         c.GenericOAuthenticator.scope = list(oidc["scope"])
         c.GenericOAuthenticator.allowed_groups = set(auth["allowed_groups"])
+        c.GenericOAuthenticator.admin_groups = set(auth["admin_groups"])
         c.GenericOAuthenticator.auth_state_groups_key = f"oauth_user.{oidc['groups_claim']}"
         # Keep the access token (encrypted with the crypt key) so notebooks
         # can call other services as the user (the HBP token service case).
         c.GenericOAuthenticator.enable_auth_state = True
         c.GenericOAuthenticator.refresh_pre_spawn = True
+
+
+def group_dn(ldap: dict[str, Any], group: str) -> str:
+    """A group's DN from its name (auth.ldap.group_dn_template)."""
+    from ldap3.utils.dn import escape_rdn
+
+    return ldap["group_dn_template"].format(group=escape_rdn(group))

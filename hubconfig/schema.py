@@ -144,7 +144,8 @@ SCHEMA: dict[str, Any] = obj(
                 "type": {"enum": ["dummy", "pam", "ldap", "oidc"], "default": "pam"},
                 "admin_users": USERS,
                 "allowed_users": USERS,
-                "allowed_groups": GROUPS,
+                "allowed_groups": {**GROUPS, "description": "members of these groups may log in (ldap, oidc, pam)"},
+                "admin_groups": {**GROUPS, "description": "members of these groups are admins (ldap, oidc, pam)"},
                 "allow_existing_users": {
                     "type": "boolean",
                     "default": False,
@@ -155,11 +156,42 @@ SCHEMA: dict[str, Any] = obj(
                     {
                         "server_address": {"type": "string", "default": ""},
                         "server_port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 636},
-                        "use_ssl": {"type": "boolean", "default": True},
+                        "use_ssl": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "LDAPS (true) or StartTLS before the bind (false); both verify the certificate",
+                        },
+                        "ca_file": {
+                            **OPT_PATH,
+                            "default": "",
+                            "description": "CA bundle the directory's certificate is checked against (empty: the system's)",
+                        },
                         "bind_dn_template": {"type": "array", "items": {"type": "string"}, "default": []},
                         "user_search_base": {"type": "string", "default": ""},
                         "user_attribute": {"type": "string", "default": "uid"},
-                        "lookup_dn": {"type": "boolean", "default": False},
+                        "lookup_dn": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "look the user up under user_search_base (instead of bind_dn_template)",
+                        },
+                        "search_user": {
+                            "type": "string",
+                            "default": "",
+                            "description": "DN of the account that looks users up (empty: anonymous search)",
+                        },
+                        "search_password_file": {**OPT_PATH, "default": "", "description": "that account's password file"},
+                        "group_dn_template": {
+                            "type": "string",
+                            "default": "",
+                            "description": "a group's DN from its name, e.g. cn={group},ou=groups,dc=example,dc=org",
+                        },
+                        "timeout": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 60,
+                            "default": 5,
+                            "description": "seconds to reach the directory and for each answer",
+                        },
                     }
                 ),
                 "oidc": obj(
@@ -339,8 +371,8 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     if production and sp["type"] == "local":
         problems.append("spawner.type: 'local' runs servers as hub processes; expected swarm, docker or kube in production")
     auth = cfg["auth"]
-    if auth["type"] == "ldap" and not auth["ldap"]["server_address"]:
-        problems.append("auth.ldap.server_address: empty; expected the LDAP server's host name when auth.type is ldap")
+    if auth["type"] == "ldap":
+        problems += _ldap_problems(auth)
     if auth["type"] == "oidc":
         for key in ("client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
             if not auth["oidc"][key]:
@@ -354,6 +386,33 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     nbviewer = cfg["services"]["nbviewer"]
     if nbviewer["enabled"] and not nbviewer["url"]:
         problems.append("services.nbviewer.url: empty; expected nbviewer's public URL when nbviewer is enabled")
+    return problems
+
+
+def _ldap_problems(auth: dict[str, Any]) -> list[str]:
+    ldap = auth["ldap"]
+    problems = []
+    if not ldap["server_address"]:
+        problems.append("auth.ldap.server_address: empty; expected the LDAP server's host name when auth.type is ldap")
+    if not ldap["lookup_dn"] and not ldap["bind_dn_template"]:
+        problems.append(
+            "auth.ldap.bind_dn_template: empty and auth.ldap.lookup_dn is false; expected a template such as"
+            " uid={username},ou=people,dc=example,dc=org, or lookup_dn: true with user_search_base"
+        )
+    for template in ldap["bind_dn_template"]:
+        if "{username}" not in template:
+            problems.append(f"auth.ldap.bind_dn_template: {template!r} has no {{username}}; expected one in each template")
+    if ldap["lookup_dn"] and not ldap["user_search_base"]:
+        problems.append("auth.ldap.user_search_base: empty; expected the DN users are looked up under when lookup_dn is true")
+    if ldap["search_user"] and not ldap["search_password_file"]:
+        problems.append(
+            f"auth.ldap.search_password_file: empty; expected the password file of search_user {ldap['search_user']!r}"
+        )
+    if (auth["allowed_groups"] or auth["admin_groups"]) and "{group}" not in ldap["group_dn_template"]:
+        problems.append(
+            f"auth.ldap.group_dn_template: {ldap['group_dn_template']!r} has no {{group}}; expected a template such as"
+            " cn={group},ou=groups,dc=example,dc=org when auth.allowed_groups or auth.admin_groups are set"
+        )
     return problems
 
 

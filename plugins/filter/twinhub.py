@@ -2,6 +2,7 @@
 
     {{ 'john.doe' | twinhub_user_dir }}  ->  john-2edoe
     {{ owncloud_users | map('twinhub_user_dir', 'owncloud_users') }}  (a bad name names the setting)
+    {{ 'John Doe' | twinhub_user_name_problem }}  ->  why the name is refused ('' if it is not)
 
 The spelling of a user's name for homes and services is hubconfig.names'
 (DockerSpawner's escaping): written once, so Ansible imports it rather than
@@ -29,6 +30,13 @@ def twinhub_user_dir(name: str, setting: str = "twinhub_user_dir") -> str:
     return names.escape(str(name))
 
 
+def twinhub_user_name_problem(name: object) -> str:
+    """Why the platform refuses `name` as a user's name, or '' (for assert's fail_msg)."""
+    from hubconfig import names
+
+    return (names.problem(name) or "") if isinstance(name, str) else f"{name!r} is not a string"
+
+
 class FilterModule:
     def filters(self):
-        return {"twinhub_user_dir": twinhub_user_dir}
+        return {"twinhub_user_dir": twinhub_user_dir, "twinhub_user_name_problem": twinhub_user_name_problem}

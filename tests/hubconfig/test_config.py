@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -198,16 +199,81 @@ def test_oidc_keeps_auth_state_and_reads_its_secret(base, secrets_dir, tmp_path)
     assert g.auth_state_groups_key == "oauth_user.groups"
 
 
-def test_ldap(base, tmp_path):
+def test_ldap(base, tmp_path, secrets_dir):
+    (secrets_dir / "ldap_search").write_text("search-secret\n")
+    (secrets_dir / "ldap_search").chmod(0o600)
     base["auth"] = {
         "type": "ldap",
-        "allowed_groups": ["cn=jupyter,ou=groups,dc=example,dc=org"],
-        "ldap": {"server_address": "ldap.example.org", "bind_dn_template": ["uid={username},ou=people,dc=example,dc=org"]},
+        "allowed_groups": ["jupyter"],
+        "admin_groups": ["hub-admins"],
+        "ldap": {
+            "server_address": "ldap.example.org",
+            "lookup_dn": True,
+            "user_search_base": "ou=people,dc=example,dc=org",
+            "search_user": "cn=hub,ou=services,dc=example,dc=org",
+            "search_password_file": str(secrets_dir / "ldap_search"),
+            "group_dn_template": "cn={group},ou=groups,dc=example,dc=org",
+            "ca_file": "/etc/twinhub/ldap-ca.crt",
+        },
     }
     c = configured(base, tmp_path)
     assert c.LDAPAuthenticator.server_address == "ldap.example.org"
     assert c.LDAPAuthenticator.tls_strategy == "on_connect"
-    assert c.JupyterHub.authenticator_class == "ldapauthenticator.LDAPAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hubconfig.directory.TwinhubLDAPAuthenticator"
+    # The directory's certificate is always checked (ldap3 checks nothing by default).
+    import ssl
+
+    assert c.LDAPAuthenticator.tls_kwargs == {"validate": ssl.CERT_REQUIRED, "ca_certs_file": "/etc/twinhub/ldap-ca.crt"}
+    assert c.LDAPAuthenticator.lookup_dn_search_password == "search-secret"
+    # Names as the platform allows them, the directory's own spelling as the user's name.
+    assert c.LDAPAuthenticator.lookup_dn_user_dn_attribute == "uid"
+    assert re.match(c.LDAPAuthenticator.valid_username_regex, "anna.berg@site.org")
+    # Groups by name in the config, by DN in the directory; admin groups searched too.
+    assert c.LDAPAuthenticator.allowed_groups == [
+        "cn=jupyter,ou=groups,dc=example,dc=org",
+        "cn=hub-admins,ou=groups,dc=example,dc=org",
+    ]
+    assert c.TwinhubLDAPAuthenticator.admin_groups == ["cn=hub-admins,ou=groups,dc=example,dc=org"]
+    # The class the hub loads takes that config.
+    from hubconfig.directory import TwinhubLDAPAuthenticator
+
+    a = TwinhubLDAPAuthenticator(config=c)
+    assert a.allowed_groups == c.LDAPAuthenticator.allowed_groups
+    assert a.timeout == 5
+
+
+@pytest.mark.parametrize(
+    ("ldap", "groups", "expected"),
+    [
+        ({"server_address": "d"}, [], "auth.ldap.bind_dn_template: empty and auth.ldap.lookup_dn is false"),
+        (
+            {"server_address": "d", "bind_dn_template": ["uid=x,dc=o"]},
+            [],
+            "auth.ldap.bind_dn_template: 'uid=x,dc=o' has no {username}",
+        ),
+        ({"server_address": "d", "lookup_dn": True}, [], "auth.ldap.user_search_base: empty"),
+        (
+            {"server_address": "d", "lookup_dn": True, "user_search_base": "dc=o", "search_user": "cn=hub,dc=o"},
+            [],
+            "auth.ldap.search_password_file: empty; expected the password file of search_user 'cn=hub,dc=o'",
+        ),
+        (
+            {"server_address": "d", "bind_dn_template": ["uid={username},dc=o"]},
+            ["jupyter"],
+            "auth.ldap.group_dn_template: '' has no {group}",
+        ),
+        (
+            {"server_address": "d", "bind_dn_template": ["uid={username},dc=o"], "timeout": 0},
+            [],
+            "auth.ldap.timeout: 0 is less than the minimum of 1",
+        ),
+    ],
+)
+def test_ldap_settings_refused(base, ldap, groups, expected):
+    base["auth"] = {"type": "ldap", "allowed_groups": groups, "ldap": ldap}
+    with pytest.raises(PlatformConfigError) as exc:
+        schema.validate(base)
+    assert expected in str(exc.value)
 
 
 # ---------------------------------------------------------------- spawner ---
@@ -541,7 +607,17 @@ CONTEXT = {
     "environment": {"environment": "lab", "auth": {"type": "dummy"}},
     "auth.type": {"environment": "lab"},
     "auth.dummy": {"environment": "lab", "auth": {"type": "dummy"}},
-    "auth.ldap": {"auth": {"type": "ldap", "ldap": {"server_address": "ldap.example.org"}}},
+    "auth.ldap": {
+        "auth": {
+            "type": "ldap",
+            "ldap": {
+                "server_address": "ldap.example.org",
+                "bind_dn_template": ["uid={username},ou=people,dc=example,dc=org"],
+                "user_search_base": "ou=people,dc=example,dc=org",
+                "group_dn_template": "cn={group},ou=groups,dc=example,dc=org",
+            },
+        }
+    },
     "auth.oidc": {"auth": {"type": "oidc"}},
     "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
     "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
@@ -564,6 +640,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return not current
     if kind in ("integer", "number"):
         return min(current + 7, spec.get("maximum", current + 7))
+    if name == "bind_dn_template":
+        return ["cn={username},dc=alt"]
     if kind == "array":
         return ["alt-value"]
     if kind == "object":
@@ -630,6 +708,10 @@ def test_every_schema_key_has_an_effect(base, tmp_path):
                 "token_url": "https://iam.example.org/t",
                 "userdata_url": "https://iam.example.org/u",
             }
+        if dotted.startswith("auth.ldap.search"):
+            cfg["auth"]["ldap"].update(
+                search_user="cn=hub,dc=example,dc=org", search_password_file=str(write_secret(tmp_path / "ls"))
+            )
         if dotted.startswith("storage.homedir"):
             cfg["storage"] = {
                 "homedir_service_url": "http://storage.example.org:9780",
