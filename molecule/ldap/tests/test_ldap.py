@@ -62,40 +62,19 @@ def test_tls_below_1_2_is_refused():
     assert "Cipher is (NONE)" in r.stdout or "alert" in r.stdout.lower() or r.rc != 0
 
 
+def hub_search(base, *args):
+    """ldapsearch over LDAPS as the hub's search account."""
+    return ldap("ldapsearch", "ldaps://ldap", "-D", HUB, "-w", "molecule-search-password", "-LLL", "-b", base, *args)
+
+
 def test_the_hubs_account_reads_people_and_groups_but_no_password():
-    r = ldap(
-        "ldapsearch",
-        "ldaps://ldap",
-        "-D",
-        HUB,
-        "-w",
-        "molecule-search-password",
-        "-LLL",
-        "-b",
-        SUFFIX,
-        "(uid=*)",
-        "uid",
-        "userPassword",
-        "uidNumber",
-    )
+    r = hub_search(SUFFIX, "(uid=*)", "uid", "userPassword", "uidNumber")
     assert r.rc == 0, r.stderr
     assert "uid: anna.berg@site.org" in r.stdout
     assert "uidNumber: 30001" in r.stdout
     assert "uid: john.doe" in r.stdout
     assert "userPassword" not in r.stdout
-    g = ldap(
-        "ldapsearch",
-        "ldaps://ldap",
-        "-D",
-        HUB,
-        "-w",
-        "molecule-search-password",
-        "-LLL",
-        "-b",
-        f"ou=groups,{SUFFIX}",
-        "(cn=jupyter-users)",
-        "member",
-    )
+    g = hub_search(f"ou=groups,{SUFFIX}", "(cn=jupyter-users)", "member")
     assert f"member: {person('alice')}" in g.stdout
     assert f"member: {person('john.doe')}" in g.stdout
 
@@ -113,15 +92,7 @@ def test_a_person_sees_only_their_own_entry_and_the_groups():
 
 
 def test_posix_attributes_for_sssd():
-    r = ldap(
-        "ldapsearch",
-        "ldaps://ldap",
-        "-D",
-        HUB,
-        "-w",
-        "molecule-search-password",
-        "-LLL",
-        "-b",
+    r = hub_search(
         person("alice"),
         "-s",
         "base",
