@@ -12,6 +12,12 @@ the hub would (TLS verified, the search account bound); the hub role runs it
 in the hub image before a (re)start, so a wrong password or CA leaves the
 running hub alone. Exit 0 (also when auth.type is not ldap), 78 otherwise.
 
+`python -m hubconfig provider FILE`: reach the OpenID Connect provider FILE
+names as the hub would (its discovery document must name auth.oidc.issuer
+and the configured endpoints; the client and its secret must be known);
+the hub role runs it before a (re)start. Exit 0 (also when auth.type is
+not oidc), 78 otherwise.
+
 `python -m hubconfig managed MANAGER FILE [--name NAME]`: refuse the keys a
 deployment tool (`ansible`, `chart`) sets itself, as marked in the schema,
 in a config an operator wrote (the hub role checks hub_platform_config so).
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     managed.add_argument("--name", default="platform config", help="what to call the config in messages")
     directory = sub.add_parser("directory", help="reach the LDAP directory as the hub would")
     directory.add_argument("path")
+    provider = sub.add_parser("provider", help="reach the OpenID Connect provider as the hub would")
+    provider.add_argument("path")
     name = sub.add_parser("name", help="a user name as homes and services spell it")
     name.add_argument("name")
     args = ap.parse_args(argv)
@@ -92,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
             print(ldapdir.check(cfg))
         except (RuntimeError, PlatformConfigError) as exc:
             print(f"twinhub: the directory: {exc}", file=sys.stderr)
+            return EX_CONFIG
+        return 0
+    if args.cmd == "provider":
+        if cfg["auth"]["type"] != "oidc":
+            print(f"{args.path}: auth.type is {cfg['auth']['type']}, no identity provider to reach")
+            return 0
+        from hubconfig import provider as idp
+
+        try:
+            print(idp.check(cfg))
+        except (RuntimeError, PlatformConfigError) as exc:
+            print(f"twinhub: the identity provider: {exc}", file=sys.stderr)
             return EX_CONFIG
         return 0
     print(f"{args.path}: valid ({cfg['spawner']['type']} spawner, {len(cfg['spawner']['profiles'])} profiles)")

@@ -17,7 +17,8 @@ CLASSES = {
     "pam": "jupyterhub.auth.PAMAuthenticator",
     # ldapauthenticator with timeouts, admin groups and clear errors.
     "ldap": "hubconfig.directory.TwinhubLDAPAuthenticator",
-    "oidc": "oauthenticator.generic.GenericOAuthenticator",
+    # GenericOAuthenticator with identity binding, fresh tokens, clear errors.
+    "oidc": "hubconfig.provider.TwinhubOIDCAuthenticator",
 }
 
 
@@ -69,22 +70,51 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         c.TwinhubLDAPAuthenticator.timeout = ldap["timeout"]
     elif kind == "oidc":
         oidc = auth["oidc"]
-        c.GenericOAuthenticator.client_id = oidc["client_id"]
-        c.GenericOAuthenticator.client_secret = read_secret(oidc["client_secret_file"], "auth.oidc.client_secret_file")
-        c.GenericOAuthenticator.authorize_url = oidc["authorize_url"]
-        c.GenericOAuthenticator.token_url = oidc["token_url"]
-        c.GenericOAuthenticator.userdata_url = oidc["userdata_url"]
+        c.TwinhubOIDCAuthenticator.client_id = oidc["client_id"]
+        c.TwinhubOIDCAuthenticator.client_secret = read_secret(oidc["client_secret_file"], "auth.oidc.client_secret_file")
+        c.TwinhubOIDCAuthenticator.authorize_url = oidc["authorize_url"]
+        c.TwinhubOIDCAuthenticator.token_url = oidc["token_url"]
+        c.TwinhubOIDCAuthenticator.userdata_url = oidc["userdata_url"]
         if oidc["callback_url"]:
-            c.GenericOAuthenticator.oauth_callback_url = oidc["callback_url"]
-        c.GenericOAuthenticator.username_claim = oidc["username_claim"]
-        c.GenericOAuthenticator.scope = list(oidc["scope"])
-        c.GenericOAuthenticator.allowed_groups = set(auth["allowed_groups"])
-        c.GenericOAuthenticator.admin_groups = set(auth["admin_groups"])
-        c.GenericOAuthenticator.auth_state_groups_key = f"oauth_user.{oidc['groups_claim']}"
-        # Keep the access token (encrypted with the crypt key) so notebooks
-        # can call other services as the user (the HBP token service case).
-        c.GenericOAuthenticator.enable_auth_state = True
-        c.GenericOAuthenticator.refresh_pre_spawn = True
+            c.TwinhubOIDCAuthenticator.oauth_callback_url = oidc["callback_url"]
+        if oidc["ca_file"]:
+            c.TwinhubOIDCAuthenticator.http_request_kwargs = {"ca_certs": oidc["ca_file"]}
+        c.TwinhubOIDCAuthenticator.validate_server_cert = True
+        # The authorization code flow with PKCE (S256) and state.
+        c.TwinhubOIDCAuthenticator.enable_pkce = True
+        # The hub's name from a readable claim, bound to the identity claim
+        # at its first login (hubconfig.provider); names as the platform allows them.
+        c.TwinhubOIDCAuthenticator.identity_claim = oidc["identity_claim"]
+        c.TwinhubOIDCAuthenticator.username_claim = oidc["username_claim"]
+        c.Authenticator.username_pattern = f"^{names.PATTERN}$"
+        c.TwinhubOIDCAuthenticator.scope = list(oidc["scope"])
+        # The provider's groups claim decides (allowed and admin groups), and
+        # the hub's groups follow it (oauthenticator 17 needs manage_groups for both).
+        c.TwinhubOIDCAuthenticator.manage_groups = True
+        c.TwinhubOIDCAuthenticator.allowed_groups = set(auth["allowed_groups"])
+        c.TwinhubOIDCAuthenticator.admin_groups = set(auth["admin_groups"])
+        c.TwinhubOIDCAuthenticator.auth_state_groups_key = f"oauth_user.{oidc['groups_claim']}"
+        # Tokens kept (encrypted with the crypt key, hub.crypt_key_file) so
+        # notebooks can call other services as their user (the HBP token
+        # service); checked and refreshed every refresh_age and before each spawn.
+        c.TwinhubOIDCAuthenticator.enable_auth_state = True
+        c.TwinhubOIDCAuthenticator.refresh_pre_spawn = True
+        c.Authenticator.auth_refresh_age = oidc["refresh_age"]
+        c.TwinhubOIDCAuthenticator.token_min_lifetime = oidc["token_min_lifetime"]
+        # JupyterHub's `server` role, plus reading the user's own tokens
+        # (twinhub-token in the notebook image asks /hub/api/user for them).
+        c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", AUTH_STATE_SCOPE]
+
+
+# The access token a notebook may read (HBP's token service): its own
+# user's auth state, nobody else's. Users hold it (the `user` role,
+# hubconfig.services) and their servers' tokens get it (server_token_scopes).
+AUTH_STATE_SCOPE = "admin:auth_state!user"
+
+
+def user_scopes(cfg: dict[str, Any]) -> list[str]:
+    """Scopes every user holds for their own tokens (OIDC: reading their own auth state)."""
+    return [AUTH_STATE_SCOPE] if cfg["auth"]["type"] == "oidc" else []
 
 
 def group_dn(ldap: dict[str, Any], group: str) -> str:

@@ -196,18 +196,53 @@ SCHEMA: dict[str, Any] = obj(
                 ),
                 "oidc": obj(
                     {
+                        "issuer": {
+                            **OPT_URL,
+                            "default": "",
+                            "description": "the provider's issuer (its discovery document must name it and the endpoints below)",
+                        },
                         "client_id": {"type": "string", "default": ""},
                         "client_secret_file": {**OPT_PATH, "default": ""},
                         "authorize_url": {**OPT_URL, "default": ""},
                         "token_url": {**OPT_URL, "default": ""},
                         "userdata_url": {**OPT_URL, "default": ""},
                         "callback_url": {**OPT_URL, "default": ""},
-                        "username_claim": {"type": "string", "default": "preferred_username"},
+                        "ca_file": {
+                            **OPT_PATH,
+                            "default": "",
+                            "description": "CA file the provider's certificate is checked against (empty: the system's)",
+                        },
+                        "identity_claim": {
+                            "type": "string",
+                            "minLength": 1,
+                            "default": "sub",
+                            "description": "the claim that identifies a person for good; each user name is bound to it",
+                        },
+                        "username_claim": {
+                            "type": "string",
+                            "minLength": 1,
+                            "default": "preferred_username",
+                            "description": "the claim the hub's user name comes from",
+                        },
                         "groups_claim": {"type": "string", "default": "groups"},
                         "scope": {
                             "type": "array",
                             "items": {"type": "string"},
-                            "default": ["openid", "profile", "email"],
+                            "default": ["openid", "profile", "email", "groups"],
+                        },
+                        "refresh_age": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 86400,
+                            "default": 300,
+                            "description": "seconds between checks of a user's tokens and groups with the provider (0: never)",
+                        },
+                        "token_min_lifetime": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 3600,
+                            "default": 60,
+                            "description": "seconds an access token must have left when a notebook gets it; fewer: refreshed",
                         },
                     }
                 ),
@@ -374,9 +409,15 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     if auth["type"] == "ldap":
         problems += _ldap_problems(auth)
     if auth["type"] == "oidc":
-        for key in ("client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
+        for key in ("issuer", "client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
             if not auth["oidc"][key]:
                 problems.append(f"auth.oidc.{key}: empty; expected a value when auth.type is oidc")
+        callback, public = auth["oidc"]["callback_url"], hub["subdomain_host"]
+        if callback and public and not callback.startswith(public.rstrip("/") + "/hub/"):
+            problems.append(
+                f"auth.oidc.callback_url: {callback!r} is not on the hub's public name ({public});"
+                f" expected {public.rstrip('/')}/hub/oauth_callback (as registered at the provider)"
+            )
     st = cfg["storage"]
     if st["homedir_service_url"] and not st["homedir_token_file"]:
         problems.append(

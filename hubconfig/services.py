@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from hubconfig import environment
+from hubconfig import auth, environment
 from hubconfig.secrets import read_secret, secret_path
 
 
@@ -13,6 +13,8 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     sv = cfg["services"]
     services: list[dict[str, Any]] = []
     roles: list[dict[str, Any]] = []
+    # What every user holds beyond their own (JupyterHub's `user` role is `self`).
+    user_scopes = ["self", *auth.user_scopes(cfg)]
 
     culler = sv["idle_culler"]
     if culler["enabled"]:
@@ -49,12 +51,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             }
         )
         # Users find it in the services API (the URL in its info).
-        roles.append(
-            {
-                "name": "user",
-                "scopes": ["self", "list:services!service=nbviewer", "read:services!service=nbviewer"],
-            }
-        )
+        user_scopes += ["list:services!service=nbviewer", "read:services!service=nbviewer"]
         # For `twinhub-publish` in users' servers (images/notebook): where
         # the published area is mounted and the URL nbviewer serves it at.
         environment.add(
@@ -83,5 +80,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         services.append({"name": "twinhub-ops", "api_token": token})
         roles.append({"name": "twinhub-ops", "scopes": ["admin:users", "admin:servers"], "services": ["twinhub-ops"]})
 
+    if len(user_scopes) > 1:
+        roles.append({"name": "user", "scopes": user_scopes})
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles

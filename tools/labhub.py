@@ -61,11 +61,11 @@ def server_url(hub: Hub, api, name: str) -> str:
 class User:
     """A user of the lab's hub: logged in through the form, a token, their server."""
 
-    def __init__(self, hub: Hub, name: str):
+    def __init__(self, hub: Hub, name: str, session: requests.Session | None = None):
         self.hub, self.name = hub, name
         # The hub's URLs carry the name escaped for a path (john.doe stays, @ is %40).
         self.path = quote(name, safe="")
-        self.session = hub.login(name)
+        self.session = session or hub.login(name)
         self.api = hub.api(hub.token(self.session, name))
 
     def spawn(self, profile: str = "small", timeout: float = 150) -> float:
@@ -103,6 +103,28 @@ class User:
             return asyncio.run(run_code(ws, token, code, ca_certs=CA if base.startswith("https") else None))
         finally:
             self.api.delete(f"{base}/api/kernels/{kid}")
+
+
+def oidc_session(hub: Hub, name: str, password: str | None = None) -> requests.Session:
+    """Log in as a browser does with auth.type oidc: the hub sends it to the
+    provider's login page (login.twinhub.lab), which sends it back with a code."""
+    from oidcflow import portal_login
+
+    s = hub.session()
+    page = s.get(f"{hub.url}/hub/oauth_login?next=%2Fhub%2Fhome", timeout=30)
+    r = portal_login(s, page, name, password or hub.password)
+    assert r.url.startswith(hub.url + "/hub/"), (r.status_code, r.url, r.text[:300])
+    s.headers["X-XSRFToken"] = s.cookies.get("_xsrf", domain=hub.url.split("/")[2]) or ""
+    return s
+
+
+def use_auth(kind: str) -> float:
+    """Deploy the lab's hubs with auth.type `kind` (lab_auth: ldap or oidc); seconds until one serves."""
+    t0 = time.monotonic()
+    r = ansible_playbook("-i", str(INVENTORY), "playbooks/facts.yml", "playbooks/hub.yml", "-e", f"lab_auth={kind}")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    active_hub()
+    return time.monotonic() - t0
 
 
 def service_name(user: str) -> str:

@@ -159,20 +159,24 @@ class Lab:
 
         suffix, proxy = self.hub_name, self.group("proxy")[0]
         original = getattr(socket.getaddrinfo, "twinhub_original", socket.getaddrinfo)
+        # The lab's identity provider has a name of its own (login.twinhub.lab).
+        others = {self.setting("lemonldap_portal_name"): idp for idp in self.group("lemonldap")[:1]}
 
         known: dict[str, tuple[float, str]] = {}
 
-        def proxy_address() -> str:
+        def address_of(host: str) -> str:
             # Looked up when asked (the lab may be rebuilt meanwhile), kept 10 s.
-            at, address = known.get(proxy, (0.0, ""))
+            at, address = known.get(host, (0.0, ""))
             if time.monotonic() - at > 10 or not address:
-                address = self.ip(proxy)
-                known[proxy] = (time.monotonic(), address)
+                address = self.ip(host)
+                known[host] = (time.monotonic(), address)
             return address
 
         def getaddrinfo(host, *args, **kwargs):
             if isinstance(host, str) and (host == suffix or host.endswith("." + suffix)):
-                host = proxy_address()
+                host = address_of(proxy)
+            elif isinstance(host, str) and host in others:
+                host = address_of(others[host])
             return original(host, *args, **kwargs)
 
         getaddrinfo.twinhub_original = original

@@ -94,7 +94,7 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c["hub"].update(db_url="sqlite:///jupyterhub.sqlite"), ["hub.db_url: SQLite is for the lab"]),
         (lambda c: c["spawner"].update(type="local"), ["spawner.type: 'local'", "in production"]),
         (lambda c: c["auth"].update(type="ldap"), ["auth.ldap.server_address: empty"]),
-        (lambda c: c["auth"].update(type="oidc"), ["auth.oidc.client_id: empty", "auth.oidc.token_url: empty"]),
+        (lambda c: c["auth"].update(type="oidc"), ["auth.oidc.issuer: empty", "auth.oidc.client_id: empty", "auth.oidc.token_url: empty"]),
         (lambda c: c.update(services={"nbviewer": {"enabled": True}}), ["services.nbviewer.url: empty"]),
         (lambda c: c["auth"].update(admin_users="ops"), ["auth.admin_users: 'ops' is not of type array"]),
         (lambda c: c.pop("spawner"), ["'spawner' is a required property"]),
@@ -184,19 +184,33 @@ def test_oidc_keeps_auth_state_and_reads_its_secret(base, secrets_dir, tmp_path)
         "type": "oidc",
         "allowed_groups": ["collab-members"],
         "oidc": {
+            "issuer": "https://iam.example.org/",
             "client_id": "twinhub",
             "client_secret_file": str(secrets_dir / "client_secret"),
             "authorize_url": "https://iam.example.org/auth",
             "token_url": "https://iam.example.org/token",
             "userdata_url": "https://iam.example.org/userinfo",
+            "ca_file": "/etc/twinhub/oidc-ca.crt",
         },
     }
     c = configured(base, tmp_path)
-    g = c.GenericOAuthenticator
+    assert c.JupyterHub.authenticator_class == "hubconfig.provider.TwinhubOIDCAuthenticator"
+    g = c.TwinhubOIDCAuthenticator
     assert g.enable_auth_state is True
+    assert g.enable_pkce is True
     assert g.client_secret == (secrets_dir / "client_secret").read_text().strip()
     assert g.allowed_groups == {"collab-members"}
     assert g.auth_state_groups_key == "oauth_user.groups"
+    # The identity is sub, the name a readable claim bound to it.
+    assert g.identity_claim == "sub"
+    assert g.username_claim == "preferred_username"
+    assert g.http_request_kwargs == {"ca_certs": "/etc/twinhub/oidc-ca.crt"}
+    assert c.Authenticator.auth_refresh_age == 300
+    # oauthenticator 17 refuses allowed or admin groups without manage_groups.
+    assert g.manage_groups is True
+    from hubconfig.provider import TwinhubOIDCAuthenticator
+
+    TwinhubOIDCAuthenticator(config=c)
 
 
 def test_ldap(base, tmp_path, secrets_dir):
@@ -650,6 +664,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return "/srv/alt/{username}" if "home_host" in name else "/srv/alt"
     if name == "subdomain_host":
         return "https://alt.example.org"
+    if name == "callback_url":
+        return "https://hub.example.org/hub/alt_callback"
     if "https?" in spec.get("pattern", ""):
         return "http://alt.example.org:9000"
     if name == "db_url":
@@ -689,6 +705,9 @@ SKIP = {
     # An acknowledgement: what it changes is what validation accepts
     # (test_one_origin_per_user, test_bad_config_names_the_key...).
     ("hub", "single_origin_acknowledged"),
+    # What `python -m hubconfig provider` checks the endpoints against
+    # (tests/hubconfig/test_provider.py), not a hub setting.
+    ("auth", "oidc", "issuer"),
 }
 
 
@@ -702,6 +721,7 @@ def test_every_schema_key_has_an_effect(base, tmp_path):
         cfg = merge(base, ctx)
         if dotted.startswith("auth.oidc"):
             cfg["auth"]["oidc"] = {
+                "issuer": "https://iam.example.org/",
                 "client_id": "x",
                 "client_secret_file": str(write_secret(tmp_path / "cs")),
                 "authorize_url": "https://iam.example.org/a",

@@ -1,0 +1,163 @@
+"""hubconfig.provider: names bound to the provider's identity, tokens refreshed
+before they run out, missing claims named. The provider's answers are
+stubbed here (its token and userinfo calls); the real provider is in
+molecule/lemonldap and tests/e2e/test_lab_oidc.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from tornado import web
+
+from hubconfig.provider import TwinhubOIDCAuthenticator
+
+
+class FakeUser:
+    def __init__(self, name: str, state: dict | None):
+        self.name, self.state = name, state
+
+    async def get_auth_state(self):
+        return self.state
+
+
+class FakeHandler:
+    def __init__(self, users: dict[str, FakeUser]):
+        self.users = users
+
+    def find_user(self, name):
+        return self.users.get(name)
+
+
+def authenticator(userinfo: dict, tokens: list[dict]) -> TwinhubOIDCAuthenticator:
+    a = TwinhubOIDCAuthenticator(
+        client_id="hub",
+        client_secret="secret",
+        token_url="https://idp.example.org/token",
+        userdata_url="https://idp.example.org/userinfo",
+        authorize_url="https://idp.example.org/authorize",
+        enable_auth_state=True,
+        manage_groups=True,
+        username_claim="preferred_username",
+        allowed_groups={"jupyter-users"},
+        admin_groups={"hub-admins"},
+        auth_state_groups_key="oauth_user.groups",
+        token_min_lifetime=60,
+    )
+    calls = {"token": 0, "userinfo": 0}
+
+    async def get_token_info(handler, params):
+        calls["token"] += 1
+        return dict(tokens[min(calls["token"] - 1, len(tokens) - 1)])
+
+    async def token_to_user(token_info):
+        calls["userinfo"] += 1
+        return dict(userinfo)
+
+    a.get_token_info = get_token_info
+    a.token_to_user = token_to_user
+    a.calls = calls
+    return a
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+TOKEN = {"access_token": "a1", "refresh_token": "r1", "expires_in": 3600, "token_type": "Bearer"}
+ALICE = {"sub": "3f6c-uuid", "preferred_username": "alice", "groups": ["jupyter-users"]}
+
+
+def test_the_name_comes_from_the_username_claim_and_the_identity_from_sub():
+    a = authenticator(ALICE, [TOKEN])
+    model = run(a._token_to_auth_model(TOKEN))
+    assert model["name"] == "alice"
+    assert model["auth_state"]["identity"] == "3f6c-uuid"
+    assert model["auth_state"]["expires_at"] == pytest.approx(time.time() + 3600, abs=5)
+
+
+def test_a_second_identity_under_a_bound_name_is_refused():
+    a = authenticator({**ALICE, "sub": "someone-else"}, [TOKEN])
+    handler = FakeHandler({"alice": FakeUser("alice", {"identity": "3f6c-uuid"})})
+    model = run(a._token_to_auth_model(TOKEN))
+    with pytest.raises(web.HTTPError) as info:
+        run(a._check_binding(handler, model))
+    assert info.value.status_code == 403
+    assert "belongs to another account" in info.value.log_message
+
+
+def test_the_bound_identity_logs_in_and_a_new_name_binds_at_first_login():
+    a = authenticator(ALICE, [TOKEN])
+    model = run(a._token_to_auth_model(TOKEN))
+    run(a._check_binding(FakeHandler({"alice": FakeUser("alice", {"identity": "3f6c-uuid"})}), model))
+    run(a._check_binding(FakeHandler({}), model))
+    # A user an admin made before any login has no identity yet: bound now.
+    run(a._check_binding(FakeHandler({"alice": FakeUser("alice", None)}), model))
+
+
+@pytest.mark.parametrize(
+    ("claim", "setting"),
+    [("sub", "auth.oidc.identity_claim"), ("preferred_username", "auth.oidc.username_claim")],
+)
+def test_a_missing_claim_names_its_setting(claim, setting):
+    info_without = {k: v for k, v in ALICE.items() if k != claim}
+    a = authenticator(info_without, [TOKEN])
+    with pytest.raises(web.HTTPError) as info:
+        run(a._token_to_auth_model(TOKEN))
+    assert info.value.status_code == 403
+    assert setting in info.value.log_message
+
+
+def test_a_token_about_to_expire_is_swapped_through_the_refresh_token():
+    fresh = {"access_token": "a2", "expires_in": 3600, "token_type": "Bearer"}
+    a = authenticator(ALICE, [fresh])
+    state = {
+        "identity": "3f6c-uuid",
+        "access_token": "a1",
+        "refresh_token": "r1",
+        "expires_at": time.time() + 10,
+        "token_response": TOKEN,
+    }
+    model = run(a.refresh_user(FakeUser("alice", state)))
+    assert a.calls["token"] == 1
+    assert model["auth_state"]["access_token"] == "a2"
+    # The provider kept the refresh token as it was: so does the hub.
+    assert model["auth_state"]["refresh_token"] == "r1"
+
+
+def test_a_token_with_time_left_is_not_swapped():
+    a = authenticator(ALICE, [TOKEN])
+    state = {
+        "identity": "3f6c-uuid",
+        "access_token": "a1",
+        "refresh_token": "r1",
+        "expires_at": time.time() + 3000,
+        "token_response": TOKEN,
+    }
+    model = run(a.refresh_user(FakeUser("alice", state)))
+    assert a.calls["token"] == 0
+    assert model["auth_state"]["access_token"] == "a1"
+
+
+def test_a_refresh_that_finds_the_user_out_of_the_groups_requires_a_login():
+    a = authenticator({**ALICE, "groups": []}, [TOKEN])
+    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() + 5, "token_response": TOKEN}
+    assert run(a.refresh_user(FakeUser("alice", state))) is False
+
+
+def test_a_refresh_that_comes_back_as_another_identity_requires_a_login():
+    a = authenticator({**ALICE, "sub": "someone-else"}, [TOKEN])
+    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() + 5, "token_response": TOKEN}
+    assert run(a.refresh_user(FakeUser("alice", state))) is False
+
+
+def test_a_refused_refresh_token_requires_a_login():
+    a = authenticator(ALICE, [TOKEN])
+
+    async def refused(handler, params):
+        raise web.HTTPError(400, "invalid_grant")
+
+    a.get_token_info = refused
+    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() - 1, "token_response": TOKEN}
+    assert run(a.refresh_user(FakeUser("alice", state))) is False
