@@ -21,6 +21,8 @@ new logins.
 
 from __future__ import annotations
 
+import asyncio
+
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPException
 from ldap3.core.tls import Tls
@@ -102,7 +104,12 @@ class TwinhubLDAPAuthenticator(LDAPAuthenticator):
 
     async def authenticate(self, handler, data):
         try:
-            model = await super().authenticate(handler, data)
+            # ldapauthenticator's authenticate is a coroutine that only makes
+            # blocking ldap3 calls (TLS handshakes, binds, searches): on the
+            # hub's event loop, ten logins at once stalled every other request
+            # of the hub for each other's directory round trips (bench/login.py).
+            # It runs on a worker thread with a loop of its own instead.
+            model = await asyncio.to_thread(asyncio.run, super().authenticate(handler, data))
         except LDAPException as exc:
             # Lost between the bind and the searches.
             self.log.error("LDAP: %s failed during a login: %s: %s", self._where, type(exc).__name__, exc)

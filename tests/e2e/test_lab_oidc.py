@@ -22,6 +22,7 @@ from oidcflow import LoginRefused, portal_login
 from support import ansible_playbook, lab
 
 ISSUER = f"https://{lab().setting('lemonldap_portal_name')}/"
+MIN_LIFETIME = lab().setting("hub_platform_config")["auth"]["oidc"]["token_min_lifetime"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,12 +99,12 @@ def test_a_notebook_gets_its_users_token_and_a_fresh_one_after_expiry(hub):
         cli = "import subprocess; subprocess.run(['twinhub-token'], capture_output=True, text=True).stdout.strip()"
         assert userinfo(ast.literal_eval(dana.run(cli))).status_code == 200
         # Wait until the token has less than the lab's token_min_lifetime left
-        # (60 s tokens, 30 s minimum), past the hub's refresh_age: the next
-        # answer is a new token, and the old one dies at its expiry.
-        time.sleep(max(0, first["expires_in"] - 30) + 2)
+        # (40 s tokens, 20 s minimum), past the hub's refresh_age (10 s): the
+        # next answer is a new token, and the old one dies at its expiry.
+        time.sleep(max(0, first["expires_in"] - MIN_LIFETIME) + 2)
         second = token_in_kernel(dana)
         assert second["access_token"] != first["access_token"]
-        assert second["expires_in"] > 30
+        assert second["expires_in"] > MIN_LIFETIME
         time.sleep(max(0, first["expires_at"] - time.time()) + 2)
         assert userinfo(first["access_token"]).status_code == 401
         assert userinfo(second["access_token"]).status_code == 200

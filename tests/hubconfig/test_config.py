@@ -206,6 +206,9 @@ def test_oidc_keeps_auth_state_and_reads_its_secret(base, secrets_dir, tmp_path)
     assert g.username_claim == "preferred_username"
     assert g.http_request_kwargs == {"ca_certs": "/etc/twinhub/oidc-ca.crt"}
     assert c.Authenticator.auth_refresh_age == 300
+    # Notebooks read their own user's tokens, nobody else's (twinhub_token).
+    assert "admin:auth_state!user" in c.Spawner.server_token_scopes
+    assert {"name": "user", "scopes": ["self", "admin:auth_state!user"]} in c.JupyterHub.load_roles
     # oauthenticator 17 refuses allowed or admin groups without manage_groups.
     assert g.manage_groups is True
     from hubconfig.provider import TwinhubOIDCAuthenticator

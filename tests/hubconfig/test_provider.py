@@ -161,3 +161,116 @@ def test_a_refused_refresh_token_requires_a_login():
     a.get_token_info = refused
     state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() - 1, "token_response": TOKEN}
     assert run(a.refresh_user(FakeUser("alice", state))) is False
+
+
+# `python -m hubconfig provider` (hubconfig.provider.check) against a stand-in
+# provider on loopback: what it refuses, and the setting it names.
+
+
+@pytest.fixture
+def provider():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers: dict = {"token_error": "invalid_grant"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, code: int, body: dict) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self):
+            self._send(200, answers["discovery"])
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            code = 401 if answers["token_error"] == "invalid_client" else 400
+            self._send(code, {"error": answers["token_error"]})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_port}/"
+    answers["discovery"] = {
+        "issuer": base,
+        "authorization_endpoint": base + "authorize",
+        "token_endpoint": base + "token",
+        "userinfo_endpoint": base + "userinfo",
+        "code_challenge_methods_supported": ["S256"],
+    }
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base, answers
+    server.shutdown()
+
+
+def provider_cfg(base: str, secret_file) -> dict:
+    return {
+        "auth": {
+            "type": "oidc",
+            "oidc": {
+                "issuer": base,
+                "client_id": "hub",
+                "client_secret_file": str(secret_file),
+                "authorize_url": base + "authorize",
+                "token_url": base + "token",
+                "userdata_url": base + "userinfo",
+                "callback_url": "https://hub.example.org/hub/oauth_callback",
+                "ca_file": "",
+            },
+        }
+    }
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    p = tmp_path / "client_secret"
+    p.write_text("the-client-secret-0123456789\n")
+    p.chmod(0o600)
+    return p
+
+
+def test_a_provider_that_matches_and_knows_the_client_passes(provider, secret_file):
+    from hubconfig.provider import check
+
+    base, _ = provider
+    assert "discovery matches, client hub known" in check(provider_cfg(base, secret_file))
+
+
+def test_an_issuer_mismatch_names_auth_oidc_issuer(provider, secret_file):
+    from hubconfig.provider import check
+
+    base, answers = provider
+    answers["discovery"]["issuer"] = "https://somewhere.else/"
+    with pytest.raises(RuntimeError, match=r"auth.oidc.issuer is .* but the provider calls itself 'https://somewhere.else/'"):
+        check(provider_cfg(base, secret_file))
+
+
+def test_an_endpoint_mismatch_names_its_setting(provider, secret_file):
+    from hubconfig.provider import check
+
+    base, answers = provider
+    answers["discovery"]["token_endpoint"] = base + "other-token"
+    with pytest.raises(RuntimeError, match=r"auth.oidc.token_url is .* but the provider's token_endpoint is"):
+        check(provider_cfg(base, secret_file))
+
+
+def test_a_wrong_client_secret_names_the_secret_file(provider, secret_file):
+    from hubconfig.provider import check
+
+    base, answers = provider
+    answers["token_error"] = "invalid_client"
+    with pytest.raises(RuntimeError, match=r"auth.oidc.client_id 'hub' or the secret in auth.oidc.client_secret_file"):
+        check(provider_cfg(base, secret_file))
+
+
+def test_an_unreachable_provider_names_the_issuer(secret_file):
+    from hubconfig.provider import check
+
+    with pytest.raises(RuntimeError, match=r"auth.oidc.issuer http://127.0.0.1:9/: .* cannot be read"):
+        check(provider_cfg("http://127.0.0.1:9/", secret_file))
