@@ -95,6 +95,10 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c["spawner"].update(type="local"), ["spawner.type: 'local'", "in production"]),
         (lambda c: c["auth"].update(type="ldap"), ["auth.ldap.server_address: empty"]),
         (lambda c: c["auth"].update(type="oidc"), ["auth.oidc.issuer: empty", "auth.oidc.client_id: empty", "auth.oidc.token_url: empty"]),
+        (
+            lambda c: c["auth"].update(type="oidc", oidc={"callback_url": "https://evil.example.org/hub/oauth_callback"}),
+            ["auth.oidc.callback_url: 'https://evil.example.org/hub/oauth_callback' is not on the hub's public name"],
+        ),
         (lambda c: c.update(services={"nbviewer": {"enabled": True}}), ["services.nbviewer.url: empty"]),
         (lambda c: c["auth"].update(admin_users="ops"), ["auth.admin_users: 'ops' is not of type array"]),
         (lambda c: c.pop("spawner"), ["'spawner' is a required property"]),

@@ -387,3 +387,26 @@ def test_log_shipping_to_a_url_with_a_path(tmp_path, target):
     assert_stopped_in_validation(
         run_site(inv), 'log_shipping_elasticsearch_urls contains "https://es.example.org:9200/logs"', "with no path"
     )
+
+
+def test_identity_provider_client_with_a_weak_secret(tmp_path, target):
+    idp = {
+        "lemonldap_portal_name": "login.example.org",
+        "lemonldap_ldap_url": "ldaps://ldap.example.org",
+        "lemonldap_ldap_people_base": "ou=people,dc=example,dc=org",
+        "lemonldap_ldap_groups_base": "ou=groups,dc=example,dc=org",
+        "lemonldap_ldap_search_dn": "cn=hub,ou=services,dc=example,dc=org",
+        "lemonldap_ldap_search_password": "s" * 24,
+        "lemonldap_session_key": "k" * 48,
+        "lemonldap_clients": [
+            {
+                "name": "jupyterhub",
+                "client_id": "hub",
+                "client_secret": "short",
+                "redirect_uris": ["https://jupyter.example.org/hub/oauth_callback"],
+            }
+        ],
+    }
+    inv = inventory(tmp_path, target, {"lemonldap": ["i1"]}, {"i1": {"pki_ca_dir": str(tmp_path / "ca"), **idp}})
+    out = assert_stopped_in_validation(run_site(inv), "lemonldap_clients[0] is", "client_secret 5 characters", "32+ characters")
+    assert "short" not in out.split("client_secret 5 characters")[0].rsplit("lemonldap_clients[0] is", 1)[1]
