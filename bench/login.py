@@ -89,7 +89,7 @@ def level(hub, login, names: list[str], total: int, concurrency: int) -> dict:
         "failed": len(failures),
         "per_s": len(times) / wall if wall else 0.0,
         "p50": statistics.median(times) if times else float("nan"),
-        "p95": times[max(0, int(round(0.95 * len(times))) - 1)] if times else float("nan"),
+        "p95": times[max(0, round(0.95 * len(times)) - 1)] if times else float("nan"),
         "first_failures": failures[:3],
     }
 

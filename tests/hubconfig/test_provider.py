@@ -274,3 +274,20 @@ def test_an_unreachable_provider_names_the_issuer(secret_file):
 
     with pytest.raises(RuntimeError, match=r"auth.oidc.issuer http://127.0.0.1:9/: .* cannot be read"):
         check(provider_cfg("http://127.0.0.1:9/", secret_file))
+
+
+def test_a_provider_that_does_not_answer_gives_the_unavailable_page():
+    from tornado.httpclient import HTTPClientError
+
+    from hubconfig.provider import ProviderUnavailable
+
+    a = authenticator(ALICE, [TOKEN])
+
+    async def no_answer(token_info):
+        raise HTTPClientError(599, "Timeout while connecting")
+
+    a.token_to_user = no_answer
+    with pytest.raises(ProviderUnavailable) as info:
+        run(a._token_to_auth_model(TOKEN))
+    assert info.value.status_code == 503
+    assert "https://idp.example.org/userinfo" in info.value.args[0]
