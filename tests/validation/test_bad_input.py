@@ -32,8 +32,10 @@ def start_container(extra: list[str]) -> str:
             "io.twinhub.test=1",
             *extra,
             image("lab-host"),
+            # Removed by the fixture; the hour only bounds a container left
+            # behind by a killed run (600 s ran out mid-module on a loaded machine).
             "sleep",
-            "600",
+            "3600",
         ],
         check=True,
         capture_output=True,
