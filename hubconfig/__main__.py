@@ -26,11 +26,19 @@ in a config an operator wrote (the hub role checks hub_platform_config so).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
 from hubconfig import EX_CONFIG
 from hubconfig.schema import PlatformConfigError, load, managed_keys
+
+# `directory` and `provider`: the auth.type each reaches, the module whose
+# check() does it, and what to call it in messages.
+REACH = {
+    "directory": ("ldap", "directory", "directory"),
+    "provider": ("oidc", "provider", "identity provider"),
+}
 
 # What each tool derives the keys it manages from, for the refusal message.
 MANAGERS = {
@@ -90,28 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformConfigError as exc:
         print(f"twinhub: bad platform config: {exc}", file=sys.stderr)
         return EX_CONFIG
-    if args.cmd == "directory":
-        if cfg["auth"]["type"] != "ldap":
-            print(f"{args.path}: auth.type is {cfg['auth']['type']}, no directory to reach")
+    if args.cmd in REACH:
+        kind, module, what = REACH[args.cmd]
+        if cfg["auth"]["type"] != kind:
+            print(f"{args.path}: auth.type is {cfg['auth']['type']}, no {what} to reach")
             return 0
-        from hubconfig import directory as ldapdir
-
         try:
-            print(ldapdir.check(cfg))
+            print(importlib.import_module(f"hubconfig.{module}").check(cfg))
         except (RuntimeError, PlatformConfigError) as exc:
-            print(f"twinhub: the directory: {exc}", file=sys.stderr)
-            return EX_CONFIG
-        return 0
-    if args.cmd == "provider":
-        if cfg["auth"]["type"] != "oidc":
-            print(f"{args.path}: auth.type is {cfg['auth']['type']}, no identity provider to reach")
-            return 0
-        from hubconfig import provider as idp
-
-        try:
-            print(idp.check(cfg))
-        except (RuntimeError, PlatformConfigError) as exc:
-            print(f"twinhub: the identity provider: {exc}", file=sys.stderr)
+            print(f"twinhub: the {what}: {exc}", file=sys.stderr)
             return EX_CONFIG
         return 0
     print(f"{args.path}: valid ({cfg['spawner']['type']} spawner, {len(cfg['spawner']['profiles'])} profiles)")

@@ -291,3 +291,36 @@ def test_a_provider_that_does_not_answer_gives_the_unavailable_page():
         run(a._token_to_auth_model(TOKEN))
     assert info.value.status_code == 503
     assert "https://idp.example.org/userinfo" in info.value.args[0]
+
+
+def test_the_cli_reaches_the_provider_and_exits_78_naming_what_is_wrong(provider, secret_file, tmp_path, capsys):
+    import yaml
+
+    from hubconfig.__main__ import main
+
+    base, answers = provider
+    secrets_dir = secret_file.parent
+    for name in ("cookie_secret", "crypt_key", "proxy_token"):
+        (secrets_dir / name).write_text("x" * 64 + "\n")
+        (secrets_dir / name).chmod(0o600)
+    cfg = {
+        "hub": {
+            "db_url": "postgresql://hub@db.example.org:5432/hub",
+            "secrets_dir": str(secrets_dir),
+            "subdomain_host": "https://hub.example.org",
+        },
+        "spawner": {
+            "images": {"base": "registry.example.org/nb:1"},
+            "profiles": {"small": {"display_name": "S", "image": "base"}},
+        },
+        **provider_cfg(base, secret_file),
+    }
+    cfg["auth"]["allowed_groups"] = ["jupyter"]
+    cfg["auth"]["oidc"]["callback_url"] = ""
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["provider", str(path)]) == 0
+    assert main(["directory", str(path)]) == 0  # not ldap: nothing to reach
+    answers["discovery"]["issuer"] = "https://elsewhere.example.org/"
+    assert main(["provider", str(path)]) == 78
+    assert "twinhub: the identity provider: auth.oidc.issuer is" in capsys.readouterr().err
