@@ -66,6 +66,19 @@ def run(coro):
 
 
 TOKEN = {"access_token": "a1", "refresh_token": "r1", "expires_in": 3600, "token_type": "Bearer"}
+
+
+def stored(seconds_left: float) -> dict:
+    """alice's auth state as the hub keeps it, her access token running out in `seconds_left`."""
+    return {
+        "identity": "3f6c-uuid",
+        "access_token": "a1",
+        "refresh_token": "r1",
+        "expires_at": time.time() + seconds_left,
+        "token_response": TOKEN,
+    }
+
+
 ALICE = {"sub": "3f6c-uuid", "preferred_username": "alice", "groups": ["jupyter-users"]}
 
 
@@ -112,13 +125,7 @@ def test_a_missing_claim_names_its_setting(claim, setting):
 def test_a_token_about_to_expire_is_swapped_through_the_refresh_token():
     fresh = {"access_token": "a2", "expires_in": 3600, "token_type": "Bearer"}
     a = authenticator(ALICE, [fresh])
-    state = {
-        "identity": "3f6c-uuid",
-        "access_token": "a1",
-        "refresh_token": "r1",
-        "expires_at": time.time() + 10,
-        "token_response": TOKEN,
-    }
+    state = stored(10)
     model = run(a.refresh_user(FakeUser("alice", state)))
     assert a.calls["token"] == 1
     assert model["auth_state"]["access_token"] == "a2"
@@ -128,13 +135,7 @@ def test_a_token_about_to_expire_is_swapped_through_the_refresh_token():
 
 def test_a_token_with_time_left_is_not_swapped():
     a = authenticator(ALICE, [TOKEN])
-    state = {
-        "identity": "3f6c-uuid",
-        "access_token": "a1",
-        "refresh_token": "r1",
-        "expires_at": time.time() + 3000,
-        "token_response": TOKEN,
-    }
+    state = stored(3000)
     model = run(a.refresh_user(FakeUser("alice", state)))
     assert a.calls["token"] == 0
     assert model["auth_state"]["access_token"] == "a1"
@@ -142,13 +143,13 @@ def test_a_token_with_time_left_is_not_swapped():
 
 def test_a_refresh_that_finds_the_user_out_of_the_groups_requires_a_login():
     a = authenticator({**ALICE, "groups": []}, [TOKEN])
-    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() + 5, "token_response": TOKEN}
+    state = stored(5)
     assert run(a.refresh_user(FakeUser("alice", state))) is False
 
 
 def test_a_refresh_that_comes_back_as_another_identity_requires_a_login():
     a = authenticator({**ALICE, "sub": "someone-else"}, [TOKEN])
-    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() + 5, "token_response": TOKEN}
+    state = stored(5)
     assert run(a.refresh_user(FakeUser("alice", state))) is False
 
 
@@ -159,7 +160,7 @@ def test_a_refused_refresh_token_requires_a_login():
         raise web.HTTPError(400, "invalid_grant")
 
     a.get_token_info = refused
-    state = {"identity": "3f6c-uuid", "refresh_token": "r1", "expires_at": time.time() - 1, "token_response": TOKEN}
+    state = stored(-1)
     assert run(a.refresh_user(FakeUser("alice", state))) is False
 
 
