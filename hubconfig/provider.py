@@ -57,28 +57,25 @@ class TwinhubOIDCAuthenticator(GenericOAuthenticator):
         help="Seconds an access token must have left; a refresh swaps it when it has fewer.",
     )
 
-    def user_info_to_username(self, user_info: dict[str, Any]) -> str:
-        name = user_info.get(self.username_claim) if isinstance(self.username_claim, str) else None
-        if not name:
-            self.log.error("The provider's userinfo has no %r claim: %s", self.username_claim, sorted(user_info))
+    def _claim(self, user_info: dict[str, Any], claim: str, setting: str, what: str) -> str:
+        """The claim's value, or the 403 page naming the setting that asks for it."""
+        value = user_info.get(claim) if isinstance(claim, str) else None
+        if not value:
+            self.log.error("The provider's userinfo has no %r claim: %s", claim, sorted(user_info))
             raise web.HTTPError(
                 403,
-                "The identity provider did not give a user name (claim %s, auth.oidc.username_claim); "
-                "ask the operators to release it to this hub.",
-                self.username_claim,
+                "The identity provider did not %s (claim %s, %s); ask the operators to release it to this hub.",
+                what,
+                claim,
+                setting,
             )
-        return name
+        return value
+
+    def user_info_to_username(self, user_info: dict[str, Any]) -> str:
+        return self._claim(user_info, self.username_claim, "auth.oidc.username_claim", "give a user name")
 
     def build_auth_state_dict(self, token_info: dict[str, Any], user_info: dict[str, Any]) -> dict[str, Any]:
-        identity = user_info.get(self.identity_claim)
-        if not identity:
-            self.log.error("The provider's userinfo has no %r claim: %s", self.identity_claim, sorted(user_info))
-            raise web.HTTPError(
-                403,
-                "The identity provider did not identify you (claim %s, auth.oidc.identity_claim); "
-                "ask the operators to release it to this hub.",
-                self.identity_claim,
-            )
+        identity = self._claim(user_info, self.identity_claim, "auth.oidc.identity_claim", "identify you")
         state = super().build_auth_state_dict(token_info, user_info)
         state["identity"] = str(identity)
         lifetime = token_info.get("expires_in")

@@ -119,7 +119,7 @@ def test_a_missing_claim_names_its_setting(claim, setting):
     with pytest.raises(web.HTTPError) as info:
         run(a._token_to_auth_model(TOKEN))
     assert info.value.status_code == 403
-    assert setting in info.value.log_message
+    assert setting in info.value.log_message % info.value.args  # as the error page shows it
 
 
 def test_a_token_about_to_expire_is_swapped_through_the_refresh_token():
