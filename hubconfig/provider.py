@@ -82,21 +82,17 @@ class TwinhubOIDCAuthenticator(GenericOAuthenticator):
         state["expires_at"] = time.time() + float(lifetime) if lifetime else None
         return state
 
-    async def _token_to_auth_model(self, token_info):
+    async def httpfetch(self, url, *args, **kwargs):
+        # Every call to the provider (token, userinfo, refresh) comes through here.
         try:
-            return await super()._token_to_auth_model(token_info)
+            return await super().httpfetch(url, *args, **kwargs)
         except HTTPClientError as exc:
             if exc.code == 599:  # no answer at all (tornado's code for connection errors)
-                raise ProviderUnavailable(self.userdata_url) from exc
+                raise ProviderUnavailable(url) from exc
             raise
 
     async def authenticate(self, handler, data=None, **kwargs):
-        try:
-            model = await super().authenticate(handler, data, **kwargs)
-        except HTTPClientError as exc:
-            if exc.code == 599:
-                raise ProviderUnavailable(self.token_url) from exc
-            raise
+        model = await super().authenticate(handler, data, **kwargs)
         if model:
             await self._check_binding(handler, model)
         return model
@@ -130,8 +126,9 @@ class TwinhubOIDCAuthenticator(GenericOAuthenticator):
         if not state or not state.get("refresh_token"):
             return await super().refresh_user(user, handler, **kwargs)
         expires_at = state.get("expires_at")
-        if expires_at and expires_at - time.time() > self.token_min_lifetime:
-            # Still good: check it with the provider (groups, a revoked session) as upstream does.
+        if not expires_at or expires_at - time.time() > self.token_min_lifetime:
+            # Still good (or the provider gave no lifetime): check it with the
+            # provider (groups, a revoked session) as upstream does.
             model = await super().refresh_user(user, handler, **kwargs)
         else:
             model = await self._refresh_with_token(user, state, handler)

@@ -283,11 +283,12 @@ def test_a_provider_that_does_not_answer_gives_the_unavailable_page():
     from hubconfig.provider import ProviderUnavailable
 
     a = authenticator(ALICE, [TOKEN])
+    del a.token_to_user  # the real userinfo call, down to the HTTP client
 
-    async def no_answer(token_info):
+    async def no_answer(req, **kwargs):
         raise HTTPClientError(599, "Timeout while connecting")
 
-    a.token_to_user = no_answer
+    a.fetch = no_answer
     with pytest.raises(ProviderUnavailable) as info:
         run(a._token_to_auth_model(TOKEN))
     assert info.value.status_code == 503
@@ -325,3 +326,11 @@ def test_the_cli_reaches_the_provider_and_exits_78_naming_what_is_wrong(provider
     answers["discovery"]["issuer"] = "https://elsewhere.example.org/"
     assert main(["provider", str(path)]) == 78
     assert "twinhub: the identity provider: auth.oidc.issuer is" in capsys.readouterr().err
+
+
+def test_a_token_without_a_lifetime_is_checked_not_swapped():
+    a = authenticator(ALICE, [TOKEN])
+    state = {**stored(0), "expires_at": None}
+    model = run(a.refresh_user(FakeUser("alice", state)))
+    assert a.calls["token"] == 0
+    assert model["auth_state"]["access_token"] == "a1"
