@@ -16,12 +16,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hubconfig.schema import PlatformConfigError, load
-
 DEFAULT_PATH = "/etc/twinhub/platform.yaml"
 EX_CONFIG = 78
 
 __all__ = ["PlatformConfigError", "configure", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    # The schema (jsonschema: over a second of imports) only when asked for:
+    # `hubconfig.names` alone is imported by Ansible's filters (every task
+    # that spells a user's name) and by the leader supervisor at start-up.
+    if name in ("PlatformConfigError", "load"):
+        from hubconfig import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module 'hubconfig' has no attribute {name!r}")
 
 
 def configure(c: Any, path: str | Path | None = None) -> dict[str, Any]:
@@ -29,6 +38,7 @@ def configure(c: Any, path: str | Path | None = None) -> dict[str, Any]:
     # Imported here, not at the top: `python -m hubconfig.leader` imports
     # this package too and must start fast (it is the standby's start-up).
     from hubconfig import auth, hub, logs, names, services, spawner, storage
+    from hubconfig.schema import PlatformConfigError, load
 
     path = path or os.environ.get("TWINHUB_PLATFORM_CONFIG", DEFAULT_PATH)
     try:

@@ -18,6 +18,11 @@ and the configured endpoints; the client and its secret must be known);
 the hub role runs it before a (re)start. Exit 0 (also when auth.type is
 not oidc), 78 otherwise.
 
+`python -m hubconfig accounts FILE`: ask the hub host's sssd (its sockets
+mounted in the hub container) for the allowed and admin groups, as logins
+will (auth.type pam); the hub role runs it before a (re)start. Exit 0 (also
+when auth.type is not pam), 78 otherwise.
+
 `python -m hubconfig managed MANAGER FILE [--name NAME]`: refuse the keys a
 deployment tool (`ansible`, `chart`) sets itself, as marked in the schema,
 in a config an operator wrote (the hub role checks hub_platform_config so).
@@ -33,11 +38,12 @@ import sys
 from hubconfig import EX_CONFIG
 from hubconfig.schema import PlatformConfigError, load, managed_keys
 
-# `directory` and `provider`: the auth.type each reaches, the module whose
+# `directory`, `provider` and `accounts`: the auth.type each reaches, the module whose
 # check() does it, and what to call it in messages.
 REACH = {
     "directory": ("ldap", "directory", "directory"),
     "provider": ("oidc", "provider", "identity provider"),
+    "accounts": ("pam", "pam", "hub host's accounts (sssd)"),
 }
 
 # What each tool derives the keys it manages from, for the refusal message.
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     directory.add_argument("path")
     provider = sub.add_parser("provider", help="reach the OpenID Connect provider as the hub would")
     provider.add_argument("path")
+    accounts = sub.add_parser("accounts", help="ask the hub host's sssd for the login groups as the hub would")
+    accounts.add_argument("path")
     name = sub.add_parser("name", help="a user name as homes and services spell it")
     name.add_argument("name")
     args = ap.parse_args(argv)

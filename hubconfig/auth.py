@@ -14,7 +14,8 @@ from hubconfig.secrets import read_secret
 
 CLASSES = {
     "dummy": "jupyterhub.auth.DummyAuthenticator",
-    "pam": "jupyterhub.auth.PAMAuthenticator",
+    # PAMAuthenticator through the hub host's sssd, with a clear error when it is offline.
+    "pam": "hubconfig.pam.TwinhubPAMAuthenticator",
     # ldapauthenticator with timeouts, admin groups and clear errors.
     "ldap": "hubconfig.directory.TwinhubLDAPAuthenticator",
     # GenericOAuthenticator with identity binding, fresh tokens, clear errors.

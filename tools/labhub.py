@@ -6,6 +6,7 @@ Part of the lab toolkit (tools/): used by tests/e2e and bench/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import subprocess
@@ -118,13 +119,77 @@ def oidc_session(hub: Hub, name: str, password: str | None = None) -> requests.S
     return s
 
 
+# The auth.type the lab's hubs run with now (lab_auth), read from a hub
+# host's platform config once, then kept as use_auth changes it.
+_auth: list[str] = []
+
+
+def current_auth() -> str:
+    if not _auth:
+        import yaml
+
+        cfg = yaml.safe_load(lab_exec(HUBS[0], "cat", "/etc/twinhub/platform.yaml").stdout)
+        _auth.append(cfg["auth"]["type"])
+    return _auth[0]
+
+
 def use_auth(kind: str) -> float:
-    """Deploy the lab's hubs with auth.type `kind` (lab_auth: ldap or oidc); seconds until one serves."""
+    """Deploy the lab's hubs with auth.type `kind` (lab_auth: ldap, oidc or pam),
+    unless they run with it already; seconds until one serves (0 when unchanged)."""
+    if current_auth() == kind:
+        return 0.0
     t0 = time.monotonic()
     r = ansible_playbook("-i", str(INVENTORY), "playbooks/facts.yml", "playbooks/hub.yml", "-e", f"lab_auth={kind}")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    _auth[0] = kind
     active_hub()
     return time.monotonic() - t0
+
+
+class Directory:
+    """The lab's directory (ldap role), changed as an operator would: ldapmodify
+    over ldapi:// on its host, slapd stopped and started with systemctl."""
+
+    def __init__(self) -> None:
+        self.host = LAB.group("ldap")[0]
+        self.suffix = LAB.setting("ldap_suffix", self.host)
+
+    def person(self, uid: str) -> str:
+        return f"uid={uid},ou=people,{self.suffix}"
+
+    def modify(self, ldif: str) -> None:
+        lab_exec(self.host, "sh", "-c", f"ldapmodify -Q -Y EXTERNAL -H ldapi:/// <<'EOF'\n{ldif}\nEOF")
+
+    def members(self, group: str) -> list[str]:
+        out = lab_exec(
+            self.host, "ldapsearch", "-Q", "-LLL", "-Y", "EXTERNAL", "-H", "ldapi:///",
+            "-b", f"cn={group},ou=groups,{self.suffix}", "-s", "base", "member",
+        ).stdout  # fmt: skip
+        return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("member: ")]
+
+    def set_members(self, group: str, members: list[str]) -> None:
+        lines = "\n".join(f"member: {m}" for m in members)
+        self.modify(f"dn: cn={group},ou=groups,{self.suffix}\nchangetype: modify\nreplace: member\n{lines}")
+
+    @contextlib.contextmanager
+    def without(self, group: str, uid: str):
+        """uid taken out of group (someone else stays: groupOfNames needs a member), then put back."""
+        before = self.members(group)
+        assert self.person(uid) in before, (uid, before)
+        self.set_members(group, [m for m in before if m != self.person(uid)] or [self.person("alice")])
+        try:
+            yield
+        finally:
+            self.set_members(group, before)
+
+    @contextlib.contextmanager
+    def down(self):
+        """slapd stopped, then started again."""
+        lab_exec(self.host, "systemctl", "stop", "slapd")
+        try:
+            yield
+        finally:
+            lab_exec(self.host, "systemctl", "start", "slapd")
 
 
 def service_name(user: str) -> str:

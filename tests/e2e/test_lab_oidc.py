@@ -2,9 +2,8 @@
 lab's LemonLDAP::NG provider (login.twinhub.lab, over the lab's directory),
 and the user's access token in a real notebook.
 
-The module deploys the hub pair with auth.type oidc (playbooks/hub.yml with
-lab_auth=oidc, the hub role's provider check included) and puts the lab's
-default (ldap) back at the end. Every login is a browser's: the hub's
+The hub pair runs with auth.type oidc for this module (LAB_AUTH, conftest:
+playbooks/hub.yml with lab_auth=oidc, the hub role's provider check included). Every login is a browser's: the hub's
 redirect to the provider's login page, its form posted, the code back to the
 hub's callback through NGINX (PKCE and state checked by both sides).
 """
@@ -17,20 +16,13 @@ import time
 
 import pytest
 import requests
-from labhub import CA, INVENTORY, User, active_hub, lab_hub, oidc_session, use_auth
+from labhub import CA, INVENTORY, User, active_hub, lab_hub, oidc_session
 from oidcflow import LoginRefused, portal_login
 from support import ansible_playbook, lab
 
+LAB_AUTH = "oidc"
 ISSUER = f"https://{lab().setting('lemonldap_portal_name')}/"
 MIN_LIFETIME = lab().setting("hub_platform_config")["auth"]["oidc"]["token_min_lifetime"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def hubs_on_the_provider():
-    seconds = use_auth("oidc")
-    print(f"hubs on OIDC in {seconds:.0f}s")
-    yield
-    use_auth("ldap")
 
 
 @pytest.fixture(scope="module")

@@ -178,9 +178,16 @@ def test_hub_traits(base, secrets_dir, tmp_path, monkeypatch):
 def test_no_open_sign_up(base, tmp_path):
     c = configured(base, tmp_path)
     assert c.Authenticator.allow_all is False
-    assert c.JupyterHub.authenticator_class == "jupyterhub.auth.PAMAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hubconfig.pam.TwinhubPAMAuthenticator"
     assert c.PAMAuthenticator.allowed_groups == {"jupyter"}
     assert c.Authenticator.admin_users == {"ops"}
+    from hubconfig.pam import TwinhubPAMAuthenticator
+
+    pam = TwinhubPAMAuthenticator(config=c)
+    # The hub image's PAM service (sssd only), groups from NSS (sssd too).
+    assert pam.service == "twinhub"
+    assert pam.allowed_groups == {"jupyter"}
+    assert pam.check_account is True
 
 
 def test_oidc_keeps_auth_state_and_reads_its_secret(base, secrets_dir, tmp_path):
