@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Logins per second through NGINX, as browsers do them: LDAP and OpenID Connect.
+"""Logins per second through NGINX, as browsers do them: LDAP, OpenID Connect and PAM.
 
 A login is the whole flow with a fresh browser session (no cookies):
 
@@ -8,16 +8,18 @@ A login is the whole flow with a fresh browser session (no cookies):
   their groups), follow to /hub/home;
 - oidc: GET /hub/oauth_login (redirect to the provider), the provider's
   login page, POST it (LemonLDAP::NG binds to the same directory), the
-  redirect back with a code, the hub's token and userinfo calls, /hub/home.
+  redirect back with a code, the hub's token and userinfo calls, /hub/home;
+- pam: the ldap form flow, but the hub asks PAM, which asks the hub host's
+  sssd, which binds to the same directory as the user and reads their groups.
 
 Each level runs N logins with C concurrent clients (threads; users taken in
 turn from the lab's directory) and prints logins/s, p50 and p95 latency and
-failures. For oidc the hubs are deployed with lab_auth=oidc first and put
-back on the directory afterwards (as tests/e2e/test_lab_oidc.py does).
+failures. For oidc and pam the hubs are deployed with lab_auth=oidc or pam
+first (as the e2e modules do) and put back on the directory (ldap) at the end.
 Public anchor: a 1-CPU hub topped out near 2 logins/s with 5-7 s latency
 (neurohackademy/nh2020-jupyterhub#44, a load test with a GitHub login).
 
-    ./twinhub bench-login [--auth ldap|oidc|both] [--logins 20] [--concurrency 1 10]
+    ./twinhub bench-login [--auth ldap|oidc|pam|all] [--logins 20] [--concurrency 1 10]
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def users() -> list[str]:
     return [u for u in allowed if u != "a-2eb"] + ["dana", "erin"]
 
 
-def ldap_login(hub, name: str) -> None:
+def form_login(hub, name: str) -> None:
     s, r = hub.login_attempt(name)
     assert r.status_code == 302, (r.status_code, r.text[:200])
     home = s.get(f"{hub.url}/hub/home", timeout=60)
@@ -96,7 +98,7 @@ def level(hub, login, names: list[str], total: int, concurrency: int) -> dict:
 
 def run(kind: str, logins: int, levels: list[int]) -> list[tuple[str, int, dict]]:
     hub = lab_hub()
-    login = ldap_login if kind == "ldap" else oidc_login
+    login = oidc_login if kind == "oidc" else form_login
     names = users()
     login(hub, names[0])  # warm: connections, the provider's caches
     out = []
@@ -115,20 +117,20 @@ def run(kind: str, logins: int, levels: list[int]) -> list[tuple[str, int, dict]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--auth", choices=["ldap", "oidc", "both"], default="both")
+    ap.add_argument("--auth", choices=["ldap", "oidc", "pam", "all"], default="all")
     ap.add_argument("--logins", type=int, default=20, help="logins per level (at least the concurrency)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 10])
     args = ap.parse_args()
-    kinds = ["ldap", "oidc"] if args.auth == "both" else [args.auth]
+    kinds = ["ldap", "oidc", "pam"] if args.auth == "all" else [args.auth]
     results = []
-    for kind in kinds:
-        if kind == "oidc":
-            print(f"deploying the hubs with auth.type oidc: {use_auth('oidc'):.0f} s", flush=True)
-        try:
+    try:
+        for kind in kinds:
+            if seconds := use_auth(kind):
+                print(f"deploying the hubs with auth.type {kind}: {seconds:.0f} s", flush=True)
             results += run(kind, args.logins, args.concurrency)
-        finally:
-            if kind == "oidc":
-                print(f"back on the directory (ldap): {use_auth('ldap'):.0f} s", flush=True)
+    finally:
+        if seconds := use_auth("ldap"):
+            print(f"back on the directory (ldap): {seconds:.0f} s", flush=True)
     print("\nanchor: ~2 logins/s, 5-7 s per login on a 1-CPU hub (nh2020-jupyterhub#44); here the clients, NGINX,")
     print("the hub, the directory and the provider share this machine's 2 cores")
     return 1 if any(r["failed"] for _, _, r in results) else 0
