@@ -53,6 +53,23 @@ def lab_hub() -> Hub:
     return hub
 
 
+def password_logins(hub: Hub, name: str) -> float:
+    """The login form as users see it (ldap and pam alike): the right password
+    lands on /hub/home as name; a wrong one, and a name nobody has, get the
+    same login error (no telling who exists). Seconds of the right login."""
+    t0 = time.monotonic()
+    session, r = hub.login_attempt(name)
+    seconds = time.monotonic() - t0
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    assert r.headers["location"] == "/hub/home"
+    assert session.get(f"{hub.url}/hub/api/user", timeout=30).json()["name"] == name
+    for who, password in ((name, "not-" + hub.password), ("nobody.here", None)):
+        _, refused = hub.login_attempt(who, password)
+        assert refused.status_code == 403, (who, refused.status_code)
+        assert "Invalid username or password" in refused.text
+    return seconds
+
+
 def server_url(hub: Hub, api, name: str) -> str:
     """The user's server's URL as the hub gives it (its own host with per-user origins), no trailing slash."""
     url = api.get(f"{hub.url}/hub/api/users/{quote(name, safe='')}", timeout=30).json()["servers"][""]["url"]

@@ -425,13 +425,14 @@ def test_identity_provider_client_with_a_weak_secret(tmp_path, target):
     assert "short" not in out.split("client_secret 5 characters")[0].rsplit("lemonldap_clients[0] is", 1)[1]
 
 
-def test_accounts_from_a_directory_without_its_ca(tmp_path, target):
+def test_accounts_from_a_directory_with_a_ca_that_is_not_one(tmp_path, target):
     sssd = {
         "sssd_ldap_uri": "ldaps://ldap.example.org",
         "sssd_ldap_user_search_base": "ou=people,dc=example,dc=org",
         "sssd_ldap_group_search_base": "ou=groups,dc=example,dc=org",
         "sssd_ldap_bind_dn": "cn=hub,ou=services,dc=example,dc=org",
         "sssd_ldap_bind_password": "s" * 24,
+        "sssd_ldap_ca_cert": "/etc/ssl/site-ca.crt",  # a path, not the PEM
     }
     inv = inventory(tmp_path, target, {"sssd": ["h1"]}, {"h1": sssd})
-    assert_stopped_in_validation(run_site(inv), "sssd_ldap_ca_cert is empty", "never talks to a directory it cannot verify")
+    assert_stopped_in_validation(run_site(inv), "sssd_ldap_ca_cert is not a PEM certificate", "system trust store")
