@@ -235,6 +235,14 @@ def test_single_origin_in_production_needs_the_acknowledgement(tmp_path):
     assert "subdomain_host" not in c.JupyterHub
 
 
+def test_pam_is_refused_on_kubernetes():
+    # The hub pod has no sssd to ask (the Ansible variant mounts the hub host's).
+    vals = values("production")
+    vals["platform"]["auth"] = {"type": "pam", "allowed_groups": ["jupyter"]}
+    with pytest.raises(Exception, match=r"platform.auth.type is .pam.: .*expected ldap or oidc on Kubernetes"):
+        render(vals)
+
+
 @pytest.mark.parametrize(("profile", "cpu", "mem"), [("small", 1, 2 * 1024**3), ("large", 8, 32 * 1024**3)])
 def test_kubespawner_pod_from_the_rendered_config(tmp_path, monkeypatch, profile, cpu, mem):
     from kubespawner import KubeSpawner
