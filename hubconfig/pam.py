@@ -54,21 +54,13 @@ class TwinhubPAMAuthenticator(PAMAuthenticator):
         if self.check_account:
             pamela.check_account(username, service=self.service, encoding=self.encoding)
 
-    def check_allowed(self, username, authentication=None):
+    async def check_allowed(self, username, authentication=None):
         if super().check_allowed(username, authentication):
             return True
         # As with ldap and oidc: the admin groups' members may log in too
-        # (upstream's PAM allows only allowed_users and allowed_groups).
-        if not self.admin_groups:
-            return False
-        gids = set(self._getgrouplist(username, self._getpwnam(username).pw_gid))
-        for group in self.admin_groups:
-            try:
-                if self._getgrnam(group).gr_gid in gids:
-                    return True
-            except KeyError:
-                continue
-        return False
+        # (upstream's PAM allows only allowed_users and allowed_groups; its
+        # is_admin answers who is in the admin groups).
+        return bool(self.admin_groups) and bool(await self.is_admin(None, {"name": username}))
 
     async def authenticate(self, handler, data):
         username = data["username"]
@@ -99,7 +91,7 @@ def check(cfg: dict) -> str:
     if not os.path.exists(os.path.join(SSSD_PIPES, "nss")):
         raise RuntimeError(
             f"auth.type pam: no sssd socket at {SSSD_PIPES}/nss in the hub container; expected sssd on the hub host"
-            " (the sssd role, group hubs) and its sockets mounted (the hub role does so for auth.type pam)"
+            " (the sssd role, inventory group sssd) and its sockets mounted (the hub role does so for auth.type pam)"
         )
     auth = cfg["auth"]
     found, unknown = {}, []

@@ -64,6 +64,6 @@ def test_admin_groups_members_may_log_in_like_with_ldap_and_oidc(monkeypatch):
     monkeypatch.setattr(a, "_getpwnam", lambda name: pwd.struct_passwd((name, "x", 20000, 20000, "", "/", "/bin/sh")))
     monkeypatch.setattr(a, "_getgrouplist", lambda name, gid: [gid, *members[name]])
     monkeypatch.setattr(a, "_getgrnam", lambda name: grp.struct_group((name, "x", groups[name], [])))  # KeyError if unknown
-    assert a.check_allowed("dana") is True
-    assert a.check_allowed("erin") is True
-    assert a.check_allowed("frank") is False
+    assert asyncio.run(a.check_allowed("dana")) is True
+    assert asyncio.run(a.check_allowed("erin")) is True
+    assert asyncio.run(a.check_allowed("frank")) is False
