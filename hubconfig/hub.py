@@ -34,6 +34,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         # failover does not strand running servers.
         c.Spawner.hub_connect_url = hub["servers_connect_url"]
     c.JupyterHub.db_url = db_url(cfg)
+    if c.JupyterHub.db_url.startswith("postgresql"):
+        # The same TCP timeouts and keepalives (both ways) as the leader
+        # lock's session: a cut or frozen hub's sessions end in seconds, and
+        # a stalled link fails a statement instead of hanging for minutes.
+        from hubconfig.leader import LeaderSettings, session_options
+
+        c.JupyterHub.db_kwargs = {"connect_args": session_options(LeaderSettings(db_url=""))}
     if hub["subdomain_host"]:
         # One origin per user: each server on <name>.<hub host>, the name
         # spelled as everywhere else (hubconfig.names: a DNS label); the
@@ -50,9 +57,10 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # hub that thinks their server is gone. Upstream's 10 s is shorter than
     # a Swarm leader election after a lost manager.
     c.JupyterHub.init_spawners_timeout = 60
-    # A proxy this hub started (in its container) stops with it, so clients
-    # are refused at once and NGINX holds them for the next hub; an external
-    # proxy (the chart's) keeps its routes across hub restarts.
+    # A proxy this hub starts (in its container) stops with it. An external
+    # proxy outlives the hub: a hub host's own (twinhub-chp, the hub role)
+    # or the chart's proxy pod keeps its routes, so requests and websockets
+    # to users' servers go on while the hub restarts or fails over.
     c.JupyterHub.cleanup_proxy = not hub["proxy_external"]
 
     # Shared by both hubs of a pair, generated once by Ansible or Helm.
@@ -62,6 +70,16 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.ConfigurableHTTPProxy.auth_token = read_secret(secret_path(cfg, "proxy_token"), "hub.secrets_dir/proxy_token")
     c.ConfigurableHTTPProxy.api_url = hub["proxy_api_url"]
     c.ConfigurableHTTPProxy.should_start = not hub["proxy_external"]
+    if hub["proxy_external"]:
+        # A proxy container that restarts comes back at a new address under
+        # the same name: the hub's HTTP client must ask again (aiohttp's own
+        # DNS cache would keep the old address 10 s; the hub image leaves
+        # out aiodns, whose c-ares cache kept it for 600 s).
+        c.JupyterHubHTTPClient.connector_options = {"use_dns_cache": False}
+    if hub["proxy_peer_api_urls"]:
+        # A hub pair: every hub host's proxy gets the serving hub's routes.
+        c.JupyterHub.proxy_class = "hubconfig.proxy.PairProxy"
+        c.PairProxy.peer_api_urls = list(hub["proxy_peer_api_urls"])
     if not hub["proxy_external"]:
         # JupyterHub starts its proxy before the hub listens and adds the
         # hub's route after: meanwhile the proxy would answer 404 to

@@ -53,11 +53,18 @@ class LeaderSettings:
     db_url: str
     lock_key: int = DEFAULT_LOCK_KEY
     # How often the holder proves its session is alive, and how long one
-    # check may take before the hub is fenced.
+    # check may take before the hub is fenced. A 2 s database stall (a slow
+    # link, a busy server) must not fence the hub: 3 s.
     check_interval: float = 0.5
-    check_timeout: float = 2.0
+    check_timeout: float = 3.0
     # How often a standby retries the lock.
     retry_interval: float = 0.2
+    # A holder whose session has been silent this long (no check reached
+    # the database: its hub froze, its host stalled, a partition) is taken
+    # over: the standby ends the holder's session. Longer than the holder's
+    # own fencing (check_interval + check_timeout) with a margin, so a holder
+    # that still runs has fenced itself before its lock is taken.
+    takeover_after: float = 5.0
     # Server-side keepalives for this session: a dead host's session (and so
     # the lock) is dropped after about idle + interval * count seconds.
     keepalive_idle: int = 2
@@ -67,27 +74,34 @@ class LeaderSettings:
     stop_grace: float = 10.0
 
 
+def session_options(settings: LeaderSettings) -> dict:
+    """libpq options for every session of a hub pair: the lock's and JupyterHub's own.
+
+    A session's packets unanswered for check_timeout (a cut network) fail it,
+    where TCP would retransmit for many minutes; keepalives both ways, set on
+    the server with `options`, so PostgreSQL notices a vanished client (and
+    frees its lock, ends its transactions) after a few seconds, not hours.
+    """
+    keepalives = (settings.keepalive_idle, settings.keepalive_interval, settings.keepalive_count)
+    return {
+        "keepalives": 1,
+        "keepalives_idle": settings.keepalive_idle,
+        "keepalives_interval": settings.keepalive_interval,
+        "keepalives_count": settings.keepalive_count,
+        "tcp_user_timeout": int(settings.check_timeout * 1000),
+        "options": "-c tcp_keepalives_idle={} -c tcp_keepalives_interval={} -c tcp_keepalives_count={}".format(*keepalives),
+    }
+
+
 def connect(settings: LeaderSettings) -> psycopg.Connection:
     conn = psycopg.connect(
         settings.db_url,
         autocommit=True,
         connect_timeout=max(1, int(settings.check_timeout)),
         application_name="twinhub-leader",
-        keepalives=1,
-        keepalives_idle=settings.keepalive_idle,
-        keepalives_interval=settings.keepalive_interval,
-        keepalives_count=settings.keepalive_count,
-        # Unanswered packets (a cut network) fail the session after this long,
-        # where TCP would otherwise retransmit for many minutes: the holder
-        # is fenced within check_timeout even when nothing answers.
-        tcp_user_timeout=int(settings.check_timeout * 1000),
+        **session_options(settings),
     )
     with conn.cursor() as cur:
-        # The server side of the same idea: PostgreSQL notices a vanished
-        # client (and frees its lock) after a few seconds, not hours.
-        cur.execute(f"SET tcp_keepalives_idle = {int(settings.keepalive_idle)}")
-        cur.execute(f"SET tcp_keepalives_interval = {int(settings.keepalive_interval)}")
-        cur.execute(f"SET tcp_keepalives_count = {int(settings.keepalive_count)}")
         cur.execute(f"SET statement_timeout = {int(settings.check_timeout * 1000)}")
     return conn
 
@@ -109,6 +123,47 @@ def still_holds(conn: psycopg.Connection, key: int, pid: int | None = None) -> b
         )
         row = cur.fetchone()
     return bool(row and row[0] == 1)
+
+
+def take_over_silent_holder(conn: psycopg.Connection, key: int, silent_for: float) -> str | None:
+    """End the lock holder's session if nothing reached the database from it for silent_for seconds.
+
+    A frozen hub (SIGSTOP, a stunned VM, a throttled container) keeps its TCP
+    session: its kernel answers keepalives, so PostgreSQL never frees its
+    lock. Its checks (every check_interval) stop, though, and with them the
+    session's state_change. Returns the holder's address when taken over.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.pid, coalesce(host(a.client_addr), 'local'),"
+            " extract(epoch FROM clock_timestamp() - a.state_change)"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (key,),
+        )
+        row = cur.fetchone()
+        if not row or row[2] is None or float(row[2]) < silent_for:
+            return None
+        cur.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+    log.warning("the leader lock's holder at %s has been silent for %.1f s: ending its session", row[1], float(row[2]))
+    return row[1]
+
+
+def end_other_sessions(conn: psycopg.Connection) -> int:
+    """Terminate every other session of this role on this database: the old hub's included.
+
+    Run by a new leader before its JupyterHub starts. A hub that froze or was
+    cut off and comes back may still hold open sessions (its kernel kept them
+    alive); ended here, no write of it lands after the takeover, and the
+    connections it opens again are refused (fence_database_connections).
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE usename = current_user AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def holder_addresses(conn: psycopg.Connection, key: int) -> list[str]:
@@ -168,8 +223,14 @@ class Supervisor:
                         log.error("the waiting hub exited with %s", self.child.returncode)
                         raise SystemExit(self.child.returncode or 1)
                     if try_lock(conn, self.settings.lock_key):
-                        log.info("leader lock %s acquired: this hub is active", self.settings.lock_key)
+                        ended = end_other_sessions(conn)
+                        log.info(
+                            "leader lock %s acquired: this hub is active (%d other session(s) of the hub's role ended)",
+                            self.settings.lock_key,
+                            ended,
+                        )
                         return conn
+                    take_over_silent_holder(conn, self.settings.lock_key, self.settings.takeover_after)
                     if not announced:
                         log.info("leader lock %s held elsewhere: standing by", self.settings.lock_key)
                         announced = True
@@ -268,6 +329,38 @@ def assert_leader(environ: dict[str, str] | None = None) -> None:
         held = still_holds(conn, key, pid=backend_pid)
     if not held:
         raise SystemExit(f"leader: refusing to start: database session {backend_pid} does not hold the leader lock")
+
+
+def fence_database_connections(environ: dict[str, str] | None = None) -> None:
+    """Make every database connection JupyterHub opens prove first that its supervisor holds the lock.
+
+    Called by the hub image's jupyterhub_config.py after assert_leader. A hub
+    that froze and was taken over finds its sessions ended by the new leader
+    (end_other_sessions); when its connection pool opens new ones on
+    resuming, they are refused here before any statement of JupyterHub's
+    runs, so no write of a fenced hub lands, even in the moment before its
+    supervisor notices and stops it.
+    """
+    env = os.environ if environ is None else environ
+    if not env.get("TWINHUB_LEADER_DB_URL"):
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    backend_pid = int(env[HOLDER_ENV].split(":")[1])
+    key = int(env.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY))
+
+    def check(dbapi_connection, _record) -> None:
+        held = still_holds(dbapi_connection, key, pid=backend_pid)
+        dbapi_connection.rollback()
+        if not held:
+            dbapi_connection.close()
+            log.error("leader: session %s no longer holds the leader lock: database connection refused", backend_pid)
+            raise psycopg.OperationalError(
+                f"leader: this hub is fenced: database session {backend_pid} no longer holds the leader lock"
+            )
+
+    event.listen(Engine, "connect", check)
 
 
 def db_url_with_password(url: str, password_file: str | None) -> str:

@@ -105,8 +105,20 @@ SCHEMA: dict[str, Any] = obj(
                 "cleanup_servers": {"type": "boolean", "default": False},
                 "log_format": {"enum": ["json", "text"], "default": "json"},
                 "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
-                "proxy_api_url": {**URL, **CHART_SETS, "default": "http://127.0.0.1:8001"},
-                "proxy_external": {"type": "boolean", **CHART_SETS, "default": False},
+                "proxy_api_url": {**URL, **BOTH_SET, "default": "http://127.0.0.1:8001"},
+                "proxy_external": {
+                    "type": "boolean",
+                    **BOTH_SET,
+                    "default": False,
+                    "description": "the proxy runs on its own (a hub host's twinhub-chp, the chart's pod) and outlives the hub",
+                },
+                "proxy_peer_api_urls": {
+                    "type": "array",
+                    "items": URL,
+                    **managed_by("ansible"),
+                    "default": [],
+                    "description": "the other hub hosts' proxy APIs, given the same routes by the serving hub (hubconfig.proxy)",
+                },
                 "subdomain_host": {
                     **OPT_URL,
                     **BOTH_SET,
@@ -132,7 +144,7 @@ SCHEMA: dict[str, Any] = obj(
                 },
                 "route_check_interval": {
                     "type": "integer",
-                    **CHART_SETS,
+                    **BOTH_SET,
                     "minimum": 10,
                     "default": 300,
                     "description": "seconds between route checks (they restore a restarted proxy's routes)",

@@ -232,12 +232,18 @@ def stop_hub(hub: Hub, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = None) -> str:
-    """Execute code in a kernel over its websocket; return the result text."""
+async def open_kernel(ws_url: str, token: str, ca_certs: str | None = None):
+    """A kernel's websocket (channels), authenticated with the user's token."""
     from tornado.httpclient import HTTPRequest
 
-    request = HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, ca_certs=ca_certs)
-    conn = await websocket_connect(request)
+    return await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, ca_certs=ca_certs))
+
+
+async def execute(conn, code: str, timeout: float = 60) -> str:
+    """Execute code over an open kernel websocket; return the result text.
+
+    Raises ConnectionError when the websocket closes before the answer.
+    """
     msg_id = uuid.uuid4().hex
     conn.write_message(
         json.dumps(
@@ -252,9 +258,11 @@ async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = No
         )
     )  # fmt: skip
     result = None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        raw = await asyncio.wait_for(conn.read_message(), 60)
+        raw = await asyncio.wait_for(conn.read_message(), max(0.1, deadline - time.monotonic()))
+        if raw is None:
+            raise ConnectionError(f"the kernel websocket closed ({conn.close_code} {conn.close_reason})")
         msg = json.loads(raw)
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
@@ -265,5 +273,13 @@ async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = No
             raise AssertionError(msg["content"])
         elif kind == "status" and msg["content"]["execution_state"] == "idle" and result is not None:
             break
-    conn.close()
     return result
+
+
+async def run_code(ws_url: str, token: str, code: str, ca_certs: str | None = None) -> str:
+    """Execute code in a kernel over a websocket of its own; return the result text."""
+    conn = await open_kernel(ws_url, token, ca_certs)
+    try:
+        return await execute(conn, code)
+    finally:
+        conn.close()

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import requests
-from hubrun import Hub, run_code
+from hubrun import Hub, execute, open_kernel, run_code
 from labkit import ROOT, ansible_playbook, lab, lab_exec
 
 LAB = lab()
@@ -313,6 +313,69 @@ class Poller(threading.Thread):
         return max(b - a for a, b in itertools.pairwise(ends)) if len(ends) > 1 else float("inf")
 
 
+class KernelLinks(threading.Thread):
+    """Kernel websockets held open through NGINX and used all along, as JupyterLab does.
+
+    Each link runs `1 + 1` every `interval` s on its open websocket. A drop
+    is the websocket closing or failing (the link then reconnects, so a run
+    goes on measuring); a late answer (over 10 s) counts as a drop too.
+    """
+
+    def __init__(self, urls: list[str], token: str, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.urls, self.token, self.interval = urls, token, interval
+        self.drops: list[tuple[float, int, str]] = []  # (when, link, why)
+        self.answers = [0] * len(urls)
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by start_links/stop
+            self.error = exc
+            self.ready.set()
+
+    async def _main(self) -> None:
+        conns = [await open_kernel(url, self.token, CA) for url in self.urls]
+        for conn in conns:
+            assert await execute(conn, "1 + 1", timeout=30) == "2"
+        self.ready.set()
+        await asyncio.gather(*(self._link(i, conn) for i, conn in enumerate(conns)))
+
+    async def _link(self, i: int, conn) -> None:
+        while not self._halt.is_set():
+            try:
+                assert await execute(conn, "1 + 1", timeout=10) == "2"
+                self.answers[i] += 1
+            except (ConnectionError, TimeoutError, OSError, AssertionError) as exc:
+                self.drops.append((time.monotonic(), i, f"{exc.__class__.__name__}: {exc}"))
+                conn.close()
+                while not self._halt.is_set():
+                    try:
+                        conn = await open_kernel(self.urls[i], self.token, CA)
+                        break
+                    except Exception:  # any failure to reconnect: try again
+                        await asyncio.sleep(0.5)
+            await asyncio.sleep(self.interval)
+        conn.close()
+
+    def start_links(self) -> KernelLinks:
+        self.start()
+        assert self.ready.wait(60), "the kernel websockets did not open"
+        if self.error:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(30)
+
+    def summary(self) -> str:
+        return f"{len(self.drops)} websocket drop(s) of {len(self.urls)} kept open, {sum(self.answers)} round trips"
+
+
 class Bob:
     """A user working through the proxy: a session cookie, a token, a kernel."""
 
@@ -337,6 +400,17 @@ class Bob:
     def run(self, code: str) -> str:
         ws = self.base.replace("https://", "wss://") + f"/api/kernels/{self.kernel}/channels"
         return asyncio.run(run_code(ws, self.token, code, ca_certs=CA))
+
+    def kernel_links(self, count: int = 2) -> KernelLinks:
+        """count kernel websockets held open and used while something happens (the first is bob's kernel)."""
+        kernels = getattr(self, "kernels", [self.kernel])
+        while len(kernels) < count:
+            r = self.api.post(f"{self.base}/api/kernels", json={"name": "python3"})
+            assert r.status_code == 201, r.text
+            kernels.append(r.json()["id"])
+        self.kernels = kernels
+        ws = self.base.replace("https://", "wss://")
+        return KernelLinks([f"{ws}/api/kernels/{k}/channels" for k in kernels[:count]], self.token).start_links()
 
     def logged_in(self) -> bool:
         r = self.session.get(f"{self.hub.url}/hub/api/user", timeout=30)

@@ -188,7 +188,13 @@ class Lab:
 
     @property
     def hub_port(self) -> int:
+        """The hub hosts' public port: their proxy (twinhub-chp), routed to whichever hub serves."""
         return int(self.setting("twinhub_hub_port"))
+
+    @property
+    def hub_api_port(self) -> int:
+        """The hubs' own port: only the serving hub answers there."""
+        return int(self.setting("twinhub_hub_api_port"))
 
     def users(self) -> tuple[list[str], list[str]]:
         """(allowed users, admins) of the lab's login (hub_platform_config.auth)."""
@@ -245,7 +251,7 @@ class Lab:
         self.container(host).start()
 
     def serving_hubs(self, timeout: float = 2) -> list[str]:
-        """The hubs whose /hub/health answers 200: with the leader lock, the one that serves.
+        """The hubs whose own /hub/health answers 200: with the leader lock, the one that serves.
 
         The lab's side of the question roles/hub/tasks/serving.yml answers
         for Ansible and the hold's Lua for NGINX.
@@ -254,7 +260,7 @@ class Lab:
         for hub in self.hubs:
             address = self.ip(hub)
             try:
-                with urllib.request.urlopen(f"http://{address}:{self.hub_port}/hub/health", timeout=timeout) as r:
+                with urllib.request.urlopen(f"http://{address}:{self.hub_api_port}/hub/health", timeout=timeout) as r:
                     if address and r.status == 200:
                         serving.append(hub)
             except (OSError, ValueError):

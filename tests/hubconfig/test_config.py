@@ -670,6 +670,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return min(current + 7, spec.get("maximum", current + 7))
     if name == "bind_dn_template":
         return ["cn={username},dc=alt"]
+    if name == "proxy_peer_api_urls":
+        return ["http://hub-b.example.org:8001"]
     if kind == "array":
         return ["alt-value"]
     if kind == "object":

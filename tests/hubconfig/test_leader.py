@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -87,6 +88,20 @@ def key(request) -> int:
 
 
 @pytest.fixture
+def hubdb(postgres, key) -> str:
+    """A hub pair's database and role of its own (a new leader ends every
+    other session of its role: the tests' watchers use the superuser)."""
+    name = f"hub_{key}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"DROP ROLE IF EXISTS {name}")
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+        conn.execute(f"CREATE DATABASE {name} OWNER {name}")
+    url = urlsplit(postgres)
+    return url._replace(netloc=f"{name}@{url.hostname}:{url.port}", path=f"/{name}").geturl()
+
+
+@pytest.fixture
 def procs():
     started: list[subprocess.Popen] = []
     yield started
@@ -96,12 +111,12 @@ def procs():
         p.wait()
 
 
-def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_path, key, procs):
+def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, hubdb, tmp_path, key, procs):
     markers = [tmp_path / f"hub{i}" for i in range(4)]
-    active = start(postgres, markers[0], key)
+    active = start(hubdb, markers[0], key)
     procs.append(active)
     wait_for(markers[0].exists, 10)
-    standby = start(postgres, markers[1], key)
+    standby = start(hubdb, markers[1], key)
     procs.append(standby)
     with psycopg.connect(postgres, autocommit=True) as conn:
         wait_for(lambda: supervisor_sessions(conn) == 2, 15)
@@ -130,7 +145,7 @@ def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_pa
             assert len(lock_holders(watcher, key)) == 1
             active = standby
             if i < 3:
-                standby = start(postgres, markers[i + 1], key)
+                standby = start(hubdb, markers[i + 1], key)
                 procs.append(standby)
                 # Measure from a standby that is up and waiting on the lock.
                 wait_for(lambda: supervisor_sessions(watcher) == 2, 15)
@@ -139,9 +154,9 @@ def test_second_supervisor_waits_and_takes_over_within_a_second(postgres, tmp_pa
     assert max(takeovers) < 3.0, takeovers
 
 
-def test_holder_is_fenced_when_its_session_is_killed(postgres, tmp_path, key, procs):
+def test_holder_is_fenced_when_its_session_is_killed(postgres, hubdb, tmp_path, key, procs):
     marker = tmp_path / "a"
-    a = start(postgres, marker, key)
+    a = start(hubdb, marker, key)
     procs.append(a)
     wait_for(marker.exists, 10)
     hub = int(marker.read_text())
@@ -157,9 +172,9 @@ def test_holder_is_fenced_when_its_session_is_killed(postgres, tmp_path, key, pr
     assert "fencing this hub" in a.stdout.read()
 
 
-def test_sigterm_stops_the_hub_and_releases_the_lock(postgres, tmp_path, key, procs):
+def test_sigterm_stops_the_hub_and_releases_the_lock(postgres, hubdb, tmp_path, key, procs):
     marker = tmp_path / "a"
-    a = start(postgres, marker, key)
+    a = start(hubdb, marker, key)
     procs.append(a)
     wait_for(marker.exists, 10)
     a.send_signal(signal.SIGTERM)
@@ -201,9 +216,9 @@ def test_hub_started_outside_the_supervisor_refuses(postgres):
     assert_leader({})
 
 
-def test_hub_started_by_the_lock_holder_runs(postgres, tmp_path, key, procs):
+def test_hub_started_by_the_lock_holder_runs(postgres, hubdb, tmp_path, key, procs):
     marker = tmp_path / "started"
-    env = {**os.environ, "TWINHUB_LEADER_DB_URL": postgres, "TWINHUB_LEADER_LOCK_KEY": str(key)}
+    env = {**os.environ, "TWINHUB_LEADER_DB_URL": hubdb, "TWINHUB_LEADER_LOCK_KEY": str(key)}
     p = subprocess.Popen(
         [sys.executable, "-m", "hubconfig.leader", "--", sys.executable, "-c", GUARDED_HUB, str(marker)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -227,10 +242,10 @@ while True:
 """
 
 
-def test_warm_standby_runs_its_waiting_hub_when_the_holder_dies(postgres, tmp_path, key, procs):
+def test_warm_standby_runs_its_waiting_hub_when_the_holder_dies(postgres, hubdb, tmp_path, key, procs):
     def warm(marker):
         return subprocess.Popen(
-            [sys.executable, "-m", "hubconfig.leader", "--db-url", postgres, "--lock-key", str(key), "--warm",
+            [sys.executable, "-m", "hubconfig.leader", "--db-url", hubdb, "--lock-key", str(key), "--warm",
              "--check-interval", "0.2", "--retry-interval", "0.1", "--", sys.executable, "-c", WARM_HUB, str(marker)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
@@ -259,11 +274,11 @@ def holder(db_url: str, key: int) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_holder_names_the_session_that_holds_the_lock(postgres, tmp_path, key, procs):
+def test_holder_names_the_session_that_holds_the_lock(postgres, hubdb, tmp_path, key, procs):
     # Nobody holds it: exit 1, nothing printed (the switch waits on that).
     nobody = holder(postgres, key)
     assert (nobody.returncode, nobody.stdout) == (1, "")
-    procs.append(start(postgres, tmp_path / "hub", key))
+    procs.append(start(hubdb, tmp_path / "hub", key))
     wait_for(lambda: leader_sessions(postgres, key) == 1, 10)
     held = holder(postgres, key)
     assert held.returncode == 0, held.stderr
@@ -274,3 +289,89 @@ def test_holder_names_the_session_that_holds_the_lock(postgres, tmp_path, key, p
             "SELECT coalesce(host(client_addr), 'local') FROM pg_stat_activity WHERE application_name = 'twinhub-leader'"
         ).fetchone()
     assert address == row[0]
+
+
+def test_a_frozen_holder_is_taken_over_and_its_sessions_end(postgres, hubdb, tmp_path, key, procs):
+    # SIGSTOP: the holder's kernel still answers TCP keepalives, so its
+    # session and lock would live forever; its checks stop, and the standby
+    # takes over once the session has been silent for takeover_after (5 s).
+    a_marker, b_marker = tmp_path / "a", tmp_path / "b"
+    a = start(hubdb, a_marker, key)
+    procs.append(a)
+    wait_for(a_marker.exists, 10)
+    a_hub = int(a_marker.read_text())
+    b = start(hubdb, b_marker, key)
+    procs.append(b)
+    # A's JupyterHub would have sessions of its own on the same role.
+    old_hub_session = psycopg.connect(hubdb, autocommit=True)
+    with psycopg.connect(postgres, autocommit=True) as watcher:
+        wait_for(lambda: supervisor_sessions(watcher) >= 2, 15)
+        time.sleep(0.5)
+        for pid in (a.pid, a_hub):
+            os.kill(pid, signal.SIGSTOP)
+        t_freeze = time.monotonic()
+        try:
+            wait_for(b_marker.exists, 12)
+            took = time.monotonic() - t_freeze
+            # Not before the holder could have fenced itself, not much after.
+            assert 4.5 < took < 8.0, f"takeover {took:.2f}s after the freeze"
+            with pytest.raises(psycopg.OperationalError):
+                old_hub_session.execute("SELECT 1")
+            [holder_backend] = lock_holders(watcher, key)
+        finally:
+            for pid in (a.pid, a_hub):
+                os.kill(pid, signal.SIGCONT)
+        # The resumed holder finds its session gone and fences its hub.
+        assert a.wait(5) == EXIT_FENCED
+        wait_for(lambda: not pid_alive(a_hub), 2)
+        assert lock_holders(watcher, key) == [holder_backend]
+    print(f"frozen holder taken over after {took:.2f}s")
+
+
+# Stands in for JupyterHub's engine: connects once through the fence.
+FENCED_ENGINE = r"""
+import sys
+import sqlalchemy
+from hubconfig.leader import fence_database_connections
+fence_database_connections()
+engine = sqlalchemy.create_engine(sys.argv[1])
+try:
+    with engine.connect() as conn:
+        print("connected", conn.execute(sqlalchemy.text("SELECT 1")).scalar())
+except sqlalchemy.exc.OperationalError as exc:
+    print("refused", exc.orig)
+"""
+
+
+def test_a_fenced_hub_cannot_open_database_connections(hubdb, key):
+    holder_session = psycopg.connect(hubdb, autocommit=True)
+    holder_session.execute("SELECT pg_advisory_lock(%s)", (key,))
+    backend = holder_session.info.backend_pid
+    env = {
+        **os.environ,
+        "TWINHUB_LEADER_DB_URL": hubdb,
+        "TWINHUB_LEADER_LOCK_KEY": str(key),
+        "TWINHUB_LEADER_HOLDER": f"1:{backend}",
+    }
+    engine_url = hubdb.replace("postgresql://", "postgresql+psycopg://")
+
+    def connect_once() -> str:
+        r = subprocess.run([sys.executable, "-c", FENCED_ENGINE, engine_url], env=env, capture_output=True, text=True, timeout=60)
+        return r.stdout.strip() or r.stderr
+
+    assert connect_once() == "connected 1"
+    holder_session.close()  # the lock is gone: this hub lost it
+    out = connect_once()
+    assert out.startswith("refused"), out
+    assert f"this hub is fenced: database session {backend} no longer holds the leader lock" in out
+
+
+def test_hub_sessions_carry_the_lock_sessions_timeouts(hubdb):
+    from hubconfig.leader import LeaderSettings, session_options
+
+    opts = session_options(LeaderSettings(db_url=""))
+    with psycopg.connect(hubdb, autocommit=True, **opts) as conn:
+        shown = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in
+                 ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")}  # fmt: skip
+    assert shown == {"tcp_keepalives_idle": "2", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "2"}
+    assert opts["tcp_user_timeout"] == 3000

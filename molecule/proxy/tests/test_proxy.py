@@ -66,6 +66,13 @@ def test_active_hub_serves():
     assert get()["hub"] == "hub-a"
 
 
+def test_hub_pages_go_to_the_hub_and_the_rest_to_the_hosts_proxy():
+    # /hub/ straight to the hub's own port (a hub that is down refuses, so
+    # even a POST is held); users' servers through the host's proxy, which
+    # outlives the hub.
+    assert (get("/hub/login")["port"], get("/user/alice/api/status")["port"], get("/")["port"]) == (8081, 8000, 8000)
+
+
 def test_standby_serves_when_the_active_hub_is_down():
     HUB_A.check_output("systemctl stop standin-hub")
     assert get()["hub"] == "hub-b"
