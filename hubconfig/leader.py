@@ -57,8 +57,11 @@ class LeaderSettings:
     # link, a busy server) must not fence the hub: 3 s.
     check_interval: float = 0.5
     check_timeout: float = 3.0
-    # How often a standby retries the lock.
+    # How often a standby retries the lock when it cannot wait for it, and
+    # how long one wait for it in the database lasts (between waits the
+    # standby checks the holder is not silent).
     retry_interval: float = 0.2
+    lock_wait: float = 1.0
     # A holder whose session has been silent this long (no check reached
     # the database: its hub froze, its host stalled, a partition) is taken
     # over: the standby ends the holder's session. Longer than the holder's
@@ -111,6 +114,19 @@ def try_lock(conn: psycopg.Connection, key: int) -> bool:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
         row = cur.fetchone()
     return bool(row and row[0])
+
+
+def wait_lock(conn: psycopg.Connection, key: int, seconds: float) -> bool:
+    """Wait up to `seconds` for the lock inside PostgreSQL: granted the moment the holder's session ends."""
+    with conn.cursor() as cur:
+        cur.execute(f"SET lock_timeout = {max(1, int(seconds * 1000))}")
+        try:
+            cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except psycopg.errors.LockNotAvailable:
+            return False
+        finally:
+            cur.execute("SET lock_timeout = 0")
+    return True
 
 
 def still_holds(conn: psycopg.Connection, key: int, pid: int | None = None) -> bool:
@@ -222,7 +238,10 @@ class Supervisor:
                     if self.child and self.child.poll() is not None:
                         log.error("the waiting hub exited with %s", self.child.returncode)
                         raise SystemExit(self.child.returncode or 1)
-                    if try_lock(conn, self.settings.lock_key):
+                    # Waiting in the database (not polling) takes the lock
+                    # the moment the holder's session ends; between waits,
+                    # check on a holder that went silent.
+                    if try_lock(conn, self.settings.lock_key) or wait_lock(conn, self.settings.lock_key, self.settings.lock_wait):
                         ended = end_other_sessions(conn)
                         log.info(
                             "leader lock %s acquired: this hub is active (%d other session(s) of the hub's role ended)",
@@ -230,11 +249,10 @@ class Supervisor:
                             ended,
                         )
                         return conn
-                    take_over_silent_holder(conn, self.settings.lock_key, self.settings.takeover_after)
                     if not announced:
                         log.info("leader lock %s held elsewhere: standing by", self.settings.lock_key)
                         announced = True
-                    time.sleep(self.settings.retry_interval)
+                    take_over_silent_holder(conn, self.settings.lock_key, self.settings.takeover_after)
             except psycopg.Error as exc:
                 log.warning("lost the database session while standing by: %s", exc)
                 conn.close()

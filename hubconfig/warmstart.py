@@ -25,7 +25,20 @@ def main() -> int:
     import jupyterhub.app
     import jupyterhub.handlers
 
-    import hubconfig.swarmspawner  # noqa: F401
+    import hubconfig.swarmspawner
+
+    # The platform config read and checked once (schema, authenticator and
+    # spawner classes imported, caches filled) into a config thrown away:
+    # the real start reads it again in a fraction of the time. A config
+    # that is wrong is reported by that real start, not here.
+    try:
+        from traitlets.config import Config
+
+        import hubconfig
+
+        hubconfig.configure(Config())
+    except (Exception, SystemExit):
+        pass
 
     with os.fdopen(fd, "rb") as go:
         holder = go.readline().decode().strip()
