@@ -4,7 +4,8 @@ Run by the leader supervisor with --warm (the hub image's entrypoint). A
 standby hub spends ~2 s of a takeover importing JupyterHub, the spawners and
 hubconfig and reading its config; this does that while standing by, then
 blocks on the supervisor's pipe. When the supervisor holds the lock it writes
-the holder string (checked again by the config's assert_leader); if the
+the holder string (checked again by the config's assert_leader) and this
+runs the hub (hubconfig.drain's, which drains on a planned stop); if the
 supervisor exits first, the pipe closes and this exits without starting.
 
 Usage (from hubconfig.leader --warm):  python -m hubconfig.warmstart [jupyterhub args]
@@ -23,7 +24,7 @@ def main() -> int:
     # The imports a hub start pays for, done before it is needed.
     import jupyterhub.apihandlers
     import jupyterhub.app
-    import jupyterhub.handlers
+    import jupyterhub.handlers  # noqa: F401 - imported ahead for the start
 
     import hubconfig.swarmspawner
 
@@ -46,7 +47,10 @@ def main() -> int:
         return 0  # the supervisor went away before it got the lock
     os.environ[HOLDER_ENV] = holder
     sys.argv = ["jupyterhub", *sys.argv[1:]]
-    return jupyterhub.app.main() or 0
+    # JupyterHub that drains on a planned stop (hubconfig.drain).
+    from hubconfig.drain import main as run_hub
+
+    return run_hub() or 0
 
 
 if __name__ == "__main__":

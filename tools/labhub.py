@@ -260,14 +260,30 @@ class Poller(threading.Thread):
         super().__init__(daemon=True)
         self.session, self.urls, self.interval, self.rate = session, urls, interval, rate
         self.results: list[tuple[float, float, str, int]] = []
+        self.errors: list[str] = []  # why requests got no answer (status 0)
+        self.resent = 0  # GETs sent again after the server closed an idle connection
         self._halt = threading.Event()
 
     def call(self, url: str) -> None:
         t0 = time.monotonic()
-        try:
-            status = self.session.get(url, timeout=60).status_code
-        except requests.RequestException:
-            status = 0
+        status = 0
+        # As browsers do (RFC 9112 9.3.1), a GET whose reused keep-alive
+        # connection the server closed before any answer (an NGINX reload
+        # closes its idle connections) is sent once more on a new one;
+        # counted in `resent`, never hidden. Any other error is a failure.
+        for attempt in (1, 2):
+            try:
+                status = self.session.get(url, timeout=60).status_code
+                break
+            except requests.ConnectionError as exc:
+                if attempt == 1 and "Remote end closed connection without response" in str(exc):
+                    self.resent += 1
+                    continue
+                self.errors.append(f"{exc.__class__.__name__}: {exc}"[:300])
+                break
+            except requests.RequestException as exc:
+                self.errors.append(f"{exc.__class__.__name__}: {exc}"[:300])
+                break
         self.results.append((t0, time.monotonic(), url, status))
 
     def run(self) -> None:
@@ -305,7 +321,11 @@ class Poller(threading.Thread):
         """'N failed of M requests' and what failed (status 0: no answer)."""
         failed = self.failures()
         kinds = sorted({(url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1], status) for _, _, url, status in failed})
-        return f"{len(failed)} failed of {len(self.results)} requests" + (f" {kinds}" if kinds else "")
+        return (
+            f"{len(failed)} failed of {len(self.results)} requests"
+            + (f" {kinds}" if kinds else "")
+            + (f" {self.errors[:3]}" if self.errors else "")
+        )
 
     def longest_gap(self, url: str, since: float) -> float:
         """Longest time without a good answer from url after `since` (the outage a user sees)."""
