@@ -7,10 +7,14 @@ hub (site.yml), spawning Swarm services on the worker nodes.
 
 It creates N users, asks for all servers concurrently, and prints p50, p95
 and max time from the request to the server being ready, and the failures;
-with --lab also one spawn alone first (the image is on the nodes).
+with --lab also one spawn alone first (the image is on the nodes), and
+with --floor the floor of a spawn on the same lab in the same run, without
+any hub: a Swarm task of the notebook image pinned to a worker until it
+runs (on a manager), plus that image's Jupyter server until it answers
+HTTP (`docker run` on the worker); printed with the single spawn's ratio.
 
     ./twinhub bench-spawn [--users 20]
-    ./twinhub bench-spawn --lab [--users 20]
+    ./twinhub bench-spawn --lab [--users 20] [--floor]
 """
 
 from __future__ import annotations
@@ -29,6 +33,41 @@ import contextlib  # noqa: E402
 
 from hubrun import running_hub  # noqa: E402
 
+# Timed on the lab host itself (one `docker exec` around the whole loop), so
+# the controller's round trips are not counted in the floor.
+FLOOR_TASK = r"""
+docker service rm twinhub-floor >/dev/null 2>&1; sleep 1
+t0=$(date +%s.%N)
+docker service create --detach --quiet --name twinhub-floor --restart-condition none \
+  --constraint node.hostname=={node} {image} sleep 600 >/dev/null
+until docker service ps --filter desired-state=running --format '{{{{.CurrentState}}}}' twinhub-floor | grep -q ^Running; do
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+docker service rm twinhub-floor >/dev/null
+python3 -c "print($t1 - $t0)"
+"""
+FLOOR_SERVER = r"""
+docker rm -f twinhub-floor-run >/dev/null 2>&1
+t0=$(date +%s.%N)
+docker run --detach --rm --name twinhub-floor-run -p 127.0.0.1:18888:8888 {image} \
+  jupyter server --ip=0.0.0.0 --port=8888 --ServerApp.token= --ServerApp.password= >/dev/null
+until curl -sf -o /dev/null http://127.0.0.1:18888/api/status; do sleep 0.05; done
+t1=$(date +%s.%N)
+docker rm -f twinhub-floor-run >/dev/null
+python3 -c "print($t1 - $t0)"
+"""
+
+
+def floor(image: str) -> tuple[float, float]:
+    """(Swarm task to Running, server start to HTTP answer) on the lab's first worker, no hub."""
+    from labhub import LAB, lab_exec
+
+    manager, worker = LAB.hubs[0], LAB.group("swarm_workers")[0]
+    task = lab_exec(manager, "bash", "-c", FLOOR_TASK.format(node=worker, image=image), timeout=120).stdout
+    server = lab_exec(worker, "bash", "-c", FLOOR_SERVER.format(image=image), timeout=120).stdout
+    return float(task.strip()), float(server.strip())
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -40,6 +79,7 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--lab", action="store_true", help="the lab's deployed hub (Swarm) instead of a local one")
+    ap.add_argument("--floor", action="store_true", help="with --lab: measure the floor (no hub) in the same run")
     args = ap.parse_args()
     users = [f"bench{i:03d}" for i in range(args.users)]
 
@@ -81,6 +121,17 @@ def main() -> int:
             print(f"one spawn alone: {alone:.2f} s" if alone else f"one spawn alone failed: {why}")
             admin.delete(f"{hub.url}/hub/api/users/benchsolo/server")
             time.sleep(3)
+            if args.floor:
+                import yaml
+                from labhub import LAB, lab_exec
+
+                deployed = yaml.safe_load(lab_exec(LAB.hubs[0], "cat", "/etc/twinhub/platform.yaml").stdout)
+                image = deployed["spawner"]["images"]["notebook"]
+                task, server = floor(image)
+                print(
+                    f"floor (same workers, no hub): Swarm task running {task:.2f} s + Jupyter server answering {server:.2f} s"
+                    f" = {task + server:.2f} s; one spawn alone / floor = {(alone or float('nan')) / (task + server):.2f}"
+                )
 
         t_all = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(users)) as pool:

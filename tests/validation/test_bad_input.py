@@ -246,6 +246,15 @@ def test_platform_config_setting_what_the_hub_role_sets(tmp_path, target):
     )
 
 
+def test_switch_timeout_that_does_not_fit_in_the_hold(tmp_path, target):
+    # A failed switch puts the old hub back while NGINX holds requests: 55 s
+    # for the new hub plus the old one's restart would outlast the 60 s hold.
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_switch_timeout": 55})
+    assert_stopped_in_validation(
+        run_site(inv), "hub_switch_timeout 55", "expected seconds from 5 to proxy_hold_timeout - 20 (40)"
+    )
+
+
 def test_public_name_without_a_dot_for_user_subdomains(tmp_path, target):
     inv = platform_inventory(tmp_path, target, platform={"twinhub_hub_name": "jupyter"})
     assert_stopped_in_validation(run_site(inv), 'twinhub_hub_name is "jupyter"', "with a dot", "wildcard certificate")
