@@ -475,9 +475,10 @@ def wait_standby(host: str, timeout: float = 120) -> None:
     raise AssertionError(f"{host}'s hub did not come back as the standby within {timeout}s")
 
 
-def switch(to: str) -> tuple[subprocess.CompletedProcess, float]:
+def switch(to: str, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    """playbooks/switch.yml to `to` (extra: more ansible-playbook arguments); its result and seconds."""
     t0 = time.monotonic()
-    r = ansible_playbook("-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_preferred_hub={to}")
+    r = ansible_playbook("-i", str(INVENTORY), "playbooks/switch.yml", "-e", f"twinhub_preferred_hub={to}", *extra)
     return r, time.monotonic() - t0
 
 
