@@ -66,13 +66,14 @@ def log_times(host: str, since: float) -> dict[str, float]:
     return found
 
 
-def breakdown(t_kill: float, times: dict[str, float], first_good: float) -> dict[str, float]:
+def breakdown(t_kill: float, times: dict[str, float], goods: list[float]) -> dict[str, float]:
+    """Seconds of each stage, from the kill to the first good answer through NGINX after the last one."""
     parts, previous = {}, t_kill
     for stage, _ in STAGES:
         if stage in times:
             parts[stage] = times[stage] - previous
             previous = times[stage]
-    parts["nginx"] = first_good - previous
+    parts["nginx"] = min((end for end in goods if end >= previous), default=previous) - previous
     return parts
 
 
@@ -101,9 +102,8 @@ def main() -> int:
             poller.stop()
             links.stop()
             outage = poller.longest_gap(hub_api, t_kill)
-            goods = sorted(end for _, end, url, status in poller.results if url == hub_api and status == 200 and end > t_kill)
-            first_good = next((end for end in goods if end - t_kill >= outage - 0.05), goods[0] if goods else t_kill)
-            stages = breakdown(t_kill + wall, log_times(new, t_kill + wall - 2), first_good + wall)
+            goods = [end + wall for _, end, url, status in poller.results if url == hub_api and status == 200]
+            stages = breakdown(t_kill + wall, log_times(new, t_kill + wall - 2), goods)
             fails = len(poller.failures())
             kept = running_task("bob")["ID"] == task["ID"] and bob.run("x") == "42"
             outages.append(outage)

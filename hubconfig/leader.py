@@ -57,10 +57,8 @@ class LeaderSettings:
     # link, a busy server) must not fence the hub: 3 s.
     check_interval: float = 0.5
     check_timeout: float = 3.0
-    # How often a standby retries the lock when it cannot wait for it, and
-    # how long one wait for it in the database lasts (between waits the
-    # standby checks the holder is not silent).
-    retry_interval: float = 0.2
+    # How long one wait for the lock in the database lasts (between waits
+    # the standby checks the holder is not silent).
     lock_wait: float = 1.0
     # A holder whose session has been silent this long (no check reached
     # the database: its hub froze, its host stalled, a partition) is taken
@@ -94,6 +92,10 @@ def session_options(settings: LeaderSettings) -> dict:
         "tcp_user_timeout": int(settings.check_timeout * 1000),
         "options": "-c tcp_keepalives_idle={} -c tcp_keepalives_interval={} -c tcp_keepalives_count={}".format(*keepalives),
     }
+
+
+# pg_locks rows (alias l) of the granted advisory lock whose int8 key is the parameter.
+HELD_LOCK = "l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s"
 
 
 def connect(settings: LeaderSettings) -> psycopg.Connection:
@@ -132,13 +134,20 @@ def wait_lock(conn: psycopg.Connection, key: int, seconds: float) -> bool:
 def still_holds(conn: psycopg.Connection, key: int, pid: int | None = None) -> bool:
     """True while session `pid` (default: this connection's own) holds the lock."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid = coalesce(%s, pg_backend_pid()) AND ((classid::bigint << 32) | objid::bigint) = %s",
-            (pid, key),
-        )
+        cur.execute(f"SELECT count(*) FROM pg_locks l WHERE l.pid = coalesce(%s, pg_backend_pid()) AND {HELD_LOCK}", (pid, key))
         row = cur.fetchone()
     return bool(row and row[0] == 1)
+
+
+def lock_holders(conn: psycopg.Connection, key: int) -> list[tuple[int, str, float]]:
+    """(backend pid, client address, seconds since its last statement) of the lock's holder: one, or none while it moves."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.pid, coalesce(host(a.client_addr), 'local'), extract(epoch FROM clock_timestamp() - a.state_change)"
+            f" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE {HELD_LOCK}",
+            (key,),
+        )
+        return [(pid, address, float(silent or 0)) for pid, address, silent in cur.fetchall()]
 
 
 def take_over_silent_holder(conn: psycopg.Connection, key: int, silent_for: float) -> str | None:
@@ -149,20 +158,13 @@ def take_over_silent_holder(conn: psycopg.Connection, key: int, silent_for: floa
     lock. Its checks (every check_interval) stop, though, and with them the
     session's state_change. Returns the holder's address when taken over.
     """
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT a.pid, coalesce(host(a.client_addr), 'local'),"
-            " extract(epoch FROM clock_timestamp() - a.state_change)"
-            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
-            (key,),
-        )
-        row = cur.fetchone()
-        if not row or row[2] is None or float(row[2]) < silent_for:
-            return None
-        cur.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-    log.warning("the leader lock's holder at %s has been silent for %.1f s: ending its session", row[1], float(row[2]))
-    return row[1]
+    for pid, address, silent in lock_holders(conn, key):
+        if silent >= silent_for:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            log.warning("the leader lock's holder at %s has been silent for %.1f s: ending its session", address, silent)
+            return address
+    return None
 
 
 def end_other_sessions(conn: psycopg.Connection) -> int:
@@ -186,16 +188,9 @@ def holder_addresses(conn: psycopg.Connection, key: int) -> list[str]:
     """Client addresses of the sessions holding the lock (one, or none while it moves).
 
     The switch playbook asks this (`python -m hubconfig.leader holder`) to
-    confirm that the lock moved to the new hub's host: the query stays next
-    to the lock it reads.
+    confirm that the lock moved to the new hub's host.
     """
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT coalesce(host(a.client_addr), 'local') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
-            (key,),
-        )
-        return [row[0] for row in cur.fetchall()]
+    return [address for _, address, _ in lock_holders(conn, key)]
 
 
 def _die_with_parent() -> None:
@@ -231,7 +226,7 @@ class Supervisor:
                 conn = connect(self.settings)
             except psycopg.OperationalError as exc:
                 log.warning("database unreachable, retrying: %s", exc)
-                time.sleep(max(self.settings.retry_interval, 1.0))
+                time.sleep(1.0)
                 continue
             try:
                 while not self.stopping:
@@ -421,7 +416,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--db-password-file", default=os.environ.get("TWINHUB_LEADER_DB_PASSWORD_FILE"))
     ap.add_argument("--lock-key", type=int, default=int(os.environ.get("TWINHUB_LEADER_LOCK_KEY", DEFAULT_LOCK_KEY)))
     ap.add_argument("--check-interval", type=float, default=0.5)
-    ap.add_argument("--retry-interval", type=float, default=0.2)
     ap.add_argument("--warm", action="store_true", help="start the command before the lock is held (hubconfig.warmstart)")
     args = ap.parse_args(argv[:split])
     command = argv[split + 1 :]
@@ -445,7 +439,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_url=db_url_with_password(args.db_url, args.db_password_file),
         lock_key=args.lock_key,
         check_interval=args.check_interval,
-        retry_interval=args.retry_interval,
     )
     return Supervisor(settings, command, warm=args.warm).run()
 

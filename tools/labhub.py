@@ -275,13 +275,10 @@ class Poller(threading.Thread):
             try:
                 status = self.session.get(url, timeout=60).status_code
                 break
-            except requests.ConnectionError as exc:
+            except requests.RequestException as exc:
                 if attempt == 1 and "Remote end closed connection without response" in str(exc):
                     self.resent += 1
                     continue
-                self.errors.append(f"{exc.__class__.__name__}: {exc}"[:300])
-                break
-            except requests.RequestException as exc:
                 self.errors.append(f"{exc.__class__.__name__}: {exc}"[:300])
                 break
         self.results.append((t0, time.monotonic(), url, status))

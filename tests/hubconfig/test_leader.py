@@ -30,7 +30,7 @@ while True:
 def start(db_url: str, marker: Path, key: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "hubconfig.leader", "--db-url", db_url, "--lock-key", str(key),
-         "--check-interval", "0.2", "--retry-interval", "0.1",
+         "--check-interval", "0.2",
          "--", sys.executable, "-c", FAKE_HUB, str(marker)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -246,7 +246,7 @@ def test_warm_standby_runs_its_waiting_hub_when_the_holder_dies(postgres, hubdb,
     def warm(marker):
         return subprocess.Popen(
             [sys.executable, "-m", "hubconfig.leader", "--db-url", hubdb, "--lock-key", str(key), "--warm",
-             "--check-interval", "0.2", "--retry-interval", "0.1", "--", sys.executable, "-c", WARM_HUB, str(marker)],
+             "--check-interval", "0.2", "--", sys.executable, "-c", WARM_HUB, str(marker)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 
