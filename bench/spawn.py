@@ -1,35 +1,44 @@
 #!/usr/bin/env python3
-"""Spawn benchmark: N users start their servers at once through the hub API.
+"""Spawn benchmark: users start their servers through the hub API.
 
 Default: a real hub from the venv (tools/hubrun.py: hubconfig, DockerSpawner,
-the notebook image on this machine's Docker). With --lab: the lab's deployed
-hub (site.yml), spawning Swarm services on the worker nodes.
+the notebook image on this machine's Docker); N users spawn at once.
 
-It creates N users, asks for all servers concurrently, and prints p50, p95
-and max time from the request to the server being ready, and the failures;
-with --lab also one spawn alone first (the image is on the nodes), and
-with --floor the floor of a spawn on the same lab in the same run, without
-any hub: a Swarm task of the notebook image pinned to a worker until it
-runs (on a manager), plus that image's Jupyter server until it answers
-HTTP (`docker run` on the worker); printed with the single spawn's ratio.
+With --lab: the lab's deployed hub (site.yml), spawning Swarm services on the
+worker nodes. It prints, for the spawner the lab runs (twinhub's):
+- one spawn alone, --solo times (the image is on the nodes), with where the
+  first one's time went: the hub (request to service created), Swarm
+  (to the container started on its worker), the server (to its first
+  request to the hub), the hub noticing it (to ready);
+- N spawns at once: p50, p95, max, failures, and the CPU time the lab's
+  hosts used meanwhile (this machine has 2 cores);
+- with --floor, the floor on the same workers, no hub: a Swarm task of the
+  notebook image until it runs, plus that image's Jupyter server until it
+  answers HTTP (`docker run` on a worker); medians of --solo runs, and one
+  spawn's ratio to it;
+- with --upstream, the same spawns with dockerspawner's SwarmSpawner as
+  released (deployed for the run with spawner.swarm_spawner: upstream, then
+  put back), side by side.
 
     ./twinhub bench-spawn [--users 20]
-    ./twinhub bench-spawn --lab [--users 20] [--floor]
+    ./twinhub bench-spawn --lab [--users 10] [--floor] [--upstream]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))  # the lab toolkit
-
-import contextlib  # noqa: E402
 
 from hubrun import running_hub  # noqa: E402
 
@@ -59,14 +68,16 @@ python3 -c "print($t1 - $t0)"
 """
 
 
-def floor(image: str) -> tuple[float, float]:
-    """(Swarm task to Running, server start to HTTP answer) on the lab's first worker, no hub."""
+def floor(image: str, runs: int) -> tuple[float, float]:
+    """Medians of (Swarm task to Running, server start to HTTP answer) on the lab's first worker, no hub."""
     from labhub import LAB, lab_exec
 
     manager, worker = LAB.hubs[0], LAB.group("swarm_workers")[0]
-    task = lab_exec(manager, "bash", "-c", FLOOR_TASK.format(node=worker, image=image), timeout=120).stdout
-    server = lab_exec(worker, "bash", "-c", FLOOR_SERVER.format(image=image), timeout=120).stdout
-    return float(task.strip()), float(server.strip())
+    tasks, servers = [], []
+    for _ in range(runs):
+        tasks.append(float(lab_exec(manager, "bash", "-c", FLOOR_TASK.format(node=worker, image=image), timeout=120).stdout))
+        servers.append(float(lab_exec(worker, "bash", "-c", FLOOR_SERVER.format(image=image), timeout=120).stdout))
+    return statistics.median(tasks), statistics.median(servers)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,88 +85,218 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--timeout", type=float, default=180)
-    ap.add_argument("--lab", action="store_true", help="the lab's deployed hub (Swarm) instead of a local one")
-    ap.add_argument("--floor", action="store_true", help="with --lab: measure the floor (no hub) in the same run")
-    args = ap.parse_args()
-    users = [f"bench{i:03d}" for i in range(args.users)]
+def instant(stamp: str) -> float:
+    """An RFC 3339 time (Docker's nanoseconds, the hub's microseconds) as epoch seconds."""
+    stamp = stamp.rstrip("Z").replace("+00:00", "")
+    whole, _, frac = stamp.partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float(f"0.{frac or 0}")
 
-    if args.lab:
-        from labhub import lab_hub
 
-        context, admin_name = contextlib.nullcontext(lab_hub()), "admin"
-    else:
-        context, admin_name = running_hub(users=users), "ops"
-    with context as hub:
+def breakdown(user: str, t0: float, ready: float) -> dict[str, float]:
+    """Where a running spawn's time went (seconds), from the hub's log and the server's container."""
+    from labhub import active_hub, lab_exec, running_task, service_name, task_container
+
+    hub, _ = active_hub()
+    created = None
+    for line in lab_exec(hub, "journalctl", "-u", "twinhub-hub", "-o", "cat", "--since", f"@{int(t0) - 1}").stdout.splitlines():
+        with contextlib.suppress(ValueError, KeyError):
+            entry = json.loads(line)
+            if entry["message"].startswith(f"Created service {service_name(user)} "):
+                created = instant(entry["@timestamp"])
+    task = running_task(user)
+    container = task_container(user, task["Node"])
+    started = instant(lab_exec(task["Node"], "docker", "inspect", "-f", "{{.State.StartedAt}}", container).stdout.strip())
+    answered = None
+    logs = lab_exec(task["Node"], "docker", "logs", "-t", container)
+    for line in (logs.stdout + logs.stderr).splitlines():
+        if "Jupyter Server" in line and "is running at" in line:
+            answered = instant(line.split()[0])
+    if created is None or answered is None:
+        return {}
+    return {"hub": created - t0, "swarm": started - created, "server": answered - started, "ready": ready - answered}
+
+
+class Spawns:
+    """Spawning through the lab's (or a local) hub with an admin token."""
+
+    def __init__(self, hub, admin_name: str, timeout: float, profile: str) -> None:
+        self.hub, self.timeout, self.profile = hub, timeout, profile
         session = hub.login(admin_name)
         r = session.post(
             f"{hub.url}/hub/api/users/{admin_name}/tokens",
             json={"note": "bench", "expires_in": 3600, "scopes": ["admin:users", "admin:servers", "read:servers"]},
         )
         r.raise_for_status()
-        admin = hub.api(r.json()["token"])
-        if args.lab:
-            # Admin-created users are allowed to have servers.
-            r = admin.post(f"{hub.url}/hub/api/users", json={"usernames": [*users, "benchsolo"]})
-            assert r.status_code in (201, 409), r.text
+        self.admin = hub.api(r.json()["token"])
 
-        def spawn(user: str) -> tuple[str, float | None, str]:
-            t0 = time.monotonic()
-            r = admin.post(f"{hub.url}/hub/api/users/{user}/server", json={"profile": "small"})
-            if r.status_code not in (201, 202):
-                return user, None, f"HTTP {r.status_code}: {r.text[:200]}"
-            while time.monotonic() - t0 < args.timeout:
-                server = admin.get(f"{hub.url}/hub/api/users/{user}").json().get("servers", {}).get("")
-                if server and server.get("ready"):
-                    return user, time.monotonic() - t0, ""
-                if not server:
-                    return user, None, "server vanished (spawn failed)"
-                time.sleep(0.25)
-            return user, None, f"not ready in {args.timeout}s"
+    def create(self, users: list[str]) -> None:
+        # Admin-created users are allowed to have servers.
+        r = self.admin.post(f"{self.hub.url}/hub/api/users", json={"usernames": users})
+        assert r.status_code in (201, 409), r.text
 
-        if args.lab:
-            _, alone, why = spawn("benchsolo")
-            print(f"one spawn alone: {alone:.2f} s" if alone else f"one spawn alone failed: {why}")
-            admin.delete(f"{hub.url}/hub/api/users/benchsolo/server")
-            time.sleep(3)
-            if args.floor:
-                import yaml
-                from labhub import LAB, lab_exec
+    def spawn(self, user: str) -> tuple[str, float | None, str, float]:
+        """(user, seconds to ready or None, why not, start time)."""
+        t0 = time.time()
+        url = f"{self.hub.url}/hub/api/users/{user}"
+        r = self.admin.post(f"{url}/server", json={"profile": self.profile})
+        if r.status_code not in (201, 202):
+            return user, None, f"HTTP {r.status_code}: {r.text[:200]}", t0
+        while time.time() - t0 < self.timeout:
+            server = self.admin.get(url).json().get("servers", {}).get("")
+            if server and server.get("ready"):
+                return user, time.time() - t0, "", t0
+            if not server:
+                return user, None, "server vanished (spawn failed)", t0
+            time.sleep(0.1)
+        return user, None, f"not ready in {self.timeout}s", t0
 
-                deployed = yaml.safe_load(lab_exec(LAB.hubs[0], "cat", "/etc/twinhub/platform.yaml").stdout)
-                image = deployed["spawner"]["images"]["notebook"]
-                task, server = floor(image)
-                print(
-                    f"floor (same workers, no hub): Swarm task running {task:.2f} s + Jupyter server answering {server:.2f} s"
-                    f" = {task + server:.2f} s; one spawn alone / floor = {(alone or float('nan')) / (task + server):.2f}"
-                )
+    def stop(self, users: list[str]) -> None:
+        for user in users:
+            self.admin.delete(f"{self.hub.url}/hub/api/users/{user}/server")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            r = self.admin.get(f"{self.hub.url}/hub/api/users", params={"state": "active"})
+            if not {u["name"] for u in r.json()} & set(users):
+                return
+            time.sleep(0.5)
 
+    def at_once(self, users: list[str]) -> tuple[list, float]:
         t_all = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(users)) as pool:
-            results = list(pool.map(spawn, users))
-        wall = time.monotonic() - t_all
+            results = list(pool.map(self.spawn, users))
+        return results, time.monotonic() - t_all
 
-        times = [t for _, t, _ in results if t is not None]
-        failures = [(u, why) for u, t, why in results if t is None]
-        if args.lab:
-            print(f"spawner: swarm (the lab's hub at {hub.url}, servers on the worker nodes)")
+
+def summary(times: list[float]) -> str:
+    if not times:
+        return "no spawn finished"
+    return f"p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s"
+
+
+def lab_spawner_run(kind: str, args, users: list[str]) -> dict:
+    """One spawner's figures on the lab: solo spawns (with a breakdown), then all users at once."""
+    from labhub import cpu_seconds, lab_hub, machine_cpu_seconds, use_swarm_spawner
+
+    deployed = use_swarm_spawner(kind)
+    if deployed:
+        print(f"[{kind}] deployed the hubs with spawner.swarm_spawner {kind} in {deployed:.0f} s")
+    s = Spawns(lab_hub(), "admin", args.timeout, args.profile)
+    # A name of its own for every spawn: a service re-created under the name
+    # of one just removed can resolve to the old task while it shuts down
+    # (upstream routes by name and would call that one ready).
+    users = [f"{u}{kind[0]}" for u in users]
+    solo_users = [f"benchsolo{kind[0]}{i}" for i in range(args.solo)]
+    s.create([*users, *solo_users])
+    solos, parts, failures = [], {}, []
+    for i, user in enumerate(solo_users):
+        _, seconds, why, t0 = s.spawn(user)
+        if seconds is None:
+            failures.append((user, why))
         else:
-            print(f"spawner: docker (DockerSpawner, {hub.cfg['spawner']['images']['notebook']})")
-            print(f"hub startup (process start to /hub/health 200): {hub.startup_seconds:.2f} s")
+            solos.append(seconds)
+            if i == 0:
+                parts = breakdown(user, t0, t0 + seconds)
+        s.stop([user])
+        time.sleep(1)
+    before, machine = cpu_seconds(), machine_cpu_seconds()
+    results, wall = s.at_once(users)
+    machine = machine_cpu_seconds() - machine
+    used = {host: seconds - before[host] for host, seconds in cpu_seconds().items()}
+    s.stop(users)
+    failures += [(u, why) for u, t, why, _ in results if t is None]
+    return {
+        "solos": solos,
+        "parts": parts,
+        "times": [t for _, t, _, _ in results if t is not None],
+        "wall": wall,
+        "cpu": used,
+        "machine": machine,
+        "failures": failures,
+    }
+
+
+def lab_main(args) -> int:
+    from labhub import LAB, lab_exec, use_swarm_spawner
+
+    users = [f"bench{i:03d}" for i in range(args.users)]
+    kinds = ["twinhub", *(["upstream"] if args.upstream else [])]
+    runs = {}
+    try:
+        for kind in kinds:
+            runs[kind] = lab_spawner_run(kind, args, users)
+    finally:
+        if args.upstream:
+            use_swarm_spawner("twinhub")
+    print(f"lab: {len(LAB.group('swarm_workers'))} workers, profile {args.profile!r}, {args.users} users at once")
+    for kind, run in runs.items():
+        label = "twinhub (hubconfig.swarmspawner)" if kind == "twinhub" else "upstream (dockerspawner.SwarmSpawner)"
+        solos = run["solos"]
+        print(f"{label}:")
+        print(
+            f"  one spawn alone: median {statistics.median(solos):.2f} s of {[round(t, 2) for t in solos]}"
+            if solos
+            else "  one spawn alone: failed"
+        )
+        if run["parts"]:
+            print("  where it went: " + ", ".join(f"{k} {v:.2f} s" for k, v in run["parts"].items()))
+        cpu, cores = run["cpu"], os.cpu_count()
+        print(f"  {args.users} at once: {summary(run['times'])}, wall {run['wall']:.1f} s, failures {len(run['failures'])}")
+        print(
+            f"  CPU used meanwhile: {run['machine']:.1f} s on this machine ({run['machine'] / run['wall']:.2f} of its"
+            f" {cores} cores busy); the hosts' own processes: {', '.join(f'{h} {v:.1f}' for h, v in cpu.items())}"
+        )
+        for user, why in run["failures"]:
+            print(f"  failed {user}: {why}")
+    ours = runs["twinhub"]
+    if "upstream" in runs and ours["solos"] and runs["upstream"]["solos"]:
+        up = runs["upstream"]
+        solo = statistics.median(up["solos"]) / statistics.median(ours["solos"])
+        both = ours["times"] and up["times"]
+        p50 = statistics.median(up["times"]) / statistics.median(ours["times"]) if both else float("nan")
+        print(f"upstream / twinhub: one spawn {solo:.2f}x, {args.users} at once p50 {p50:.2f}x")
+    if args.floor:
+        import yaml
+
+        deployed = yaml.safe_load(lab_exec(LAB.hubs[0], "cat", "/etc/twinhub/platform.yaml").stdout)
+        task, server = floor(deployed["spawner"]["images"]["notebook"], args.solo)
+        alone = statistics.median(ours["solos"]) if ours["solos"] else float("nan")
+        print(
+            f"floor (same workers, no hub, medians of {args.solo}): Swarm task running {task:.2f} s"
+            f" + the image's Jupyter server answering {server:.2f} s = {task + server:.2f} s;"
+            f" one spawn alone / floor = {alone / (task + server):.2f}"
+        )
+    return 1 if any(run["failures"] for run in runs.values()) else 0
+
+
+def local_main(args) -> int:
+    users = [f"bench{i:03d}" for i in range(args.users)]
+    with running_hub(users=users) as hub:
+        s = Spawns(hub, "ops", args.timeout, "small")
+        results, wall = s.at_once(users)
+        times = [t for _, t, _, _ in results if t is not None]
+        failures = [(u, why) for u, t, why, _ in results if t is None]
+        print(f"spawner: docker (DockerSpawner, {hub.cfg['spawner']['images']['notebook']})")
+        print(f"hub startup (process start to /hub/health 200): {hub.startup_seconds:.2f} s")
         print(f"users: {len(users)} concurrent spawns, wall {wall:.1f} s")
-        if times:
-            print(
-                f"spawn time: p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s"
-            )
+        print(f"spawn time: {summary(times)}")
         print(f"failures: {len(failures)}")
         for user, why in failures:
             print(f"  {user}: {why}")
-        for user in users:
-            admin.delete(f"{hub.url}/hub/api/users/{user}/server")
+        s.stop(users)
     return 1 if failures else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=20, help="servers started at once")
+    ap.add_argument("--timeout", type=float, default=180)
+    ap.add_argument("--lab", action="store_true", help="the lab's deployed hub (Swarm) instead of a local one")
+    ap.add_argument("--solo", type=int, default=3, help="with --lab: spawns alone (and floor runs), medians printed")
+    ap.add_argument("--profile", default="small", help="with --lab: the profile spawned")
+    ap.add_argument("--floor", action="store_true", help="with --lab: measure the floor (no hub) in the same run")
+    ap.add_argument("--upstream", action="store_true", help="with --lab: also dockerspawner's SwarmSpawner, side by side")
+    args = ap.parse_args()
+    return lab_main(args) if args.lab else local_main(args)
 
 
 if __name__ == "__main__":

@@ -288,6 +288,12 @@ SCHEMA: dict[str, Any] = obj(
                     "default": 0.1,
                     "description": "seconds between looks at a starting Swarm task (first look; grows 1.5x to 1 s)",
                 },
+                "swarm_spawner": {
+                    "enum": ["twinhub", "upstream"],
+                    "default": "twinhub",
+                    "description": "type swarm: twinhub's SwarmSpawner, or dockerspawner's as released"
+                    " (slower starts; bench/spawn.py --upstream compares them)",
+                },
                 "pull_policy": {
                     "enum": ["ifnotpresent", "always", "never"],
                     "default": "ifnotpresent",

@@ -78,6 +78,10 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     sp = cfg["spawner"]
     kind = sp["type"]
     c.JupyterHub.spawner_class = CLASSES[kind]
+    if kind == "swarm" and sp["swarm_spawner"] == "upstream":
+        # Upstream's own class, for comparison: everything below applies to
+        # it too, except the twinhub subclass' start_poll.
+        c.JupyterHub.spawner_class = "dockerspawner.SwarmSpawner"
     c.Spawner.start_timeout = sp["start_timeout"]
     c.Spawner.http_timeout = sp["http_timeout"]
     c.Spawner.poll_interval = sp["poll_interval"]

@@ -150,17 +150,74 @@ def current_auth() -> str:
     return _auth[0]
 
 
+def deploy_hubs(**lab_vars: str) -> float:
+    """playbooks/hub.yml with these lab_* variables (the rest: the inventory's); seconds until a hub serves."""
+    t0 = time.monotonic()
+    extra = [a for k, v in lab_vars.items() for a in ("-e", f"{k}={v}")]
+    r = ansible_playbook("-i", str(INVENTORY), "playbooks/facts.yml", "playbooks/hub.yml", *extra)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    active_hub()
+    return time.monotonic() - t0
+
+
 def use_auth(kind: str) -> float:
     """Deploy the lab's hubs with auth.type `kind` (lab_auth: ldap, oidc or pam),
     unless they run with it already; seconds until one serves (0 when unchanged)."""
     if current_auth() == kind:
         return 0.0
-    t0 = time.monotonic()
-    r = ansible_playbook("-i", str(INVENTORY), "playbooks/facts.yml", "playbooks/hub.yml", "-e", f"lab_auth={kind}")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    seconds = deploy_hubs(lab_auth=kind)
     _auth[0] = kind
-    active_hub()
-    return time.monotonic() - t0
+    return seconds
+
+
+def use_swarm_spawner(kind: str) -> float:
+    """Deploy the lab's hubs with spawner.swarm_spawner `kind` (twinhub or upstream), keeping
+    the auth they run with; seconds until one serves (0 when unchanged)."""
+    import yaml
+
+    deployed = yaml.safe_load(lab_exec(HUBS[0], "cat", "/etc/twinhub/platform.yaml").stdout)
+    if deployed["spawner"].get("swarm_spawner", "twinhub") == kind:
+        return 0.0
+    return deploy_hubs(lab_auth=current_auth(), lab_swarm_spawner=kind)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time this whole machine has used since boot (every lab host, users' servers, the tests), in seconds."""
+    import os
+
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time each lab host's container has used, in seconds.
+
+    Read from the container's cgroup on this machine: Docker's stats API
+    answers 0 for containers that run an engine of their own (cgroup v1).
+    On cgroup v1 the containers a host's own engine runs (users' servers on
+    a worker) are accounted beside it, not in it: machine_cpu_seconds()
+    counts them.
+    """
+    from pathlib import Path
+
+    def used(host: str) -> float:
+        cid = LAB.container(host).id
+        for path, scale in (
+            (f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),  # v1, cgroupfs driver
+            (f"/sys/fs/cgroup/cpuacct/system.slice/docker-{cid}.scope/cpuacct.usage", 1e9),  # v1, systemd
+            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6),  # v2, cgroupfs driver
+            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6),  # v2, systemd
+        ):
+            with contextlib.suppress(OSError):
+                text = Path(path).read_text()
+                if path.endswith("cpu.stat"):
+                    text = dict(line.split() for line in text.splitlines())["usage_usec"]
+                return int(text) / scale
+        raise RuntimeError(f"no CPU accounting found for {host}'s container {cid[:12]}")
+
+    return {host: used(host) for host in LAB.hosts}
 
 
 class Directory:

@@ -354,6 +354,15 @@ def test_swarm_spawner_settings(base, tmp_path):
     assert 'value="large"' in c.Spawner.options_form
 
 
+def test_upstream_swarm_spawner_for_comparison(base, tmp_path):
+    base["spawner"]["swarm_spawner"] = "upstream"
+    c = configured(base, tmp_path)
+    assert c.JupyterHub.spawner_class == "dockerspawner.SwarmSpawner"
+    # The same containers, placement and allow-list as twinhub's class.
+    assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100", "cap_drop": ["ALL"], "init": True}
+    assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
+
+
 def test_docker_spawner_hardening(base, tmp_path):
     base["spawner"]["type"] = "docker"
     c = configured(base, tmp_path)
