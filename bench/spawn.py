@@ -14,8 +14,8 @@ worker nodes. It prints, for the spawner the lab runs (twinhub's):
   hosts used meanwhile (this machine has 2 cores);
 - with --floor, the floor on the same workers, no hub: a Swarm task of the
   notebook image until it runs, plus that image's Jupyter server until it
-  answers HTTP (`docker run` on a worker); medians of --solo runs, and one
-  spawn's ratio to it;
+  answers HTTP (`docker run` on a worker), measured once after each solo
+  spawn (side by side); medians, and one spawn's ratio to it;
 - with --upstream, the same spawns with dockerspawner's SwarmSpawner as
   released (deployed for the run with spawner.swarm_spawner: upstream, then
   put back), side by side.
@@ -68,16 +68,14 @@ python3 -c "print($t1 - $t0)"
 """
 
 
-def floor(image: str, runs: int) -> tuple[float, float]:
-    """Medians of (Swarm task to Running, server start to HTTP answer) on the lab's first worker, no hub."""
+def floor_once(image: str) -> tuple[float, float]:
+    """(Swarm task to Running, server start to HTTP answer) on the lab's first worker, no hub."""
     from labhub import LAB, lab_exec
 
     manager, worker = LAB.hubs[0], LAB.group("swarm_workers")[0]
-    tasks, servers = [], []
-    for _ in range(runs):
-        tasks.append(float(lab_exec(manager, "bash", "-c", FLOOR_TASK.format(node=worker, image=image), timeout=120).stdout))
-        servers.append(float(lab_exec(worker, "bash", "-c", FLOOR_SERVER.format(image=image), timeout=120).stdout))
-    return statistics.median(tasks), statistics.median(servers)
+    task = float(lab_exec(manager, "bash", "-c", FLOOR_TASK.format(node=worker, image=image), timeout=120).stdout)
+    server = float(lab_exec(worker, "bash", "-c", FLOOR_SERVER.format(image=image), timeout=120).stdout)
+    return task, server
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,8 +171,12 @@ def summary(times: list[float]) -> str:
     return f"p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, max {max(times):.2f} s"
 
 
-def lab_spawner_run(kind: str, args, users: list[str]) -> dict:
-    """One spawner's figures on the lab: solo spawns (with a breakdown), then all users at once."""
+def lab_spawner_run(kind: str, args, users: list[str], floor_image: str | None) -> dict:
+    """One spawner's figures on the lab: solo spawns (with a breakdown), then all users at once.
+
+    With floor_image, a floor run follows each solo spawn: side by side, so
+    the machine's noise falls on both alike.
+    """
     from labhub import cpu_seconds, lab_hub, machine_cpu_seconds, use_swarm_spawner
 
     deployed = use_swarm_spawner(kind)
@@ -187,17 +189,18 @@ def lab_spawner_run(kind: str, args, users: list[str]) -> dict:
     users = [f"{u}{kind[0]}" for u in users]
     solo_users = [f"benchsolo{kind[0]}{i}" for i in range(args.solo)]
     s.create([*users, *solo_users])
-    solos, parts, failures = [], {}, []
-    for i, user in enumerate(solo_users):
+    solos, parts, failures, floors = [], [], [], []
+    for user in solo_users:
         _, seconds, why, t0 = s.spawn(user)
         if seconds is None:
             failures.append((user, why))
         else:
             solos.append(seconds)
-            if i == 0:
-                parts = breakdown(user, t0, t0 + seconds)
+            parts.append(breakdown(user, t0, t0 + seconds))
         s.stop([user])
         time.sleep(1)
+        if floor_image:
+            floors.append(floor_once(floor_image))
     before, machine = cpu_seconds(), machine_cpu_seconds()
     results, wall = s.at_once(users)
     machine = machine_cpu_seconds() - machine
@@ -206,7 +209,8 @@ def lab_spawner_run(kind: str, args, users: list[str]) -> dict:
     failures += [(u, why) for u, t, why, _ in results if t is None]
     return {
         "solos": solos,
-        "parts": parts,
+        "parts": {k: statistics.median(p[k] for p in parts if p) for k in next((p for p in parts if p), {})},
+        "floors": floors,
         "times": [t for _, t, _, _ in results if t is not None],
         "wall": wall,
         "cpu": used,
@@ -220,10 +224,16 @@ def lab_main(args) -> int:
 
     users = [f"bench{i:03d}" for i in range(args.users)]
     kinds = ["twinhub", *(["upstream"] if args.upstream else [])]
+    image = None
+    if args.floor:
+        import yaml
+
+        deployed = yaml.safe_load(lab_exec(LAB.hubs[0], "cat", "/etc/twinhub/platform.yaml").stdout)
+        image = deployed["spawner"]["images"]["notebook"]
     runs = {}
     try:
         for kind in kinds:
-            runs[kind] = lab_spawner_run(kind, args, users)
+            runs[kind] = lab_spawner_run(kind, args, users, image if kind == "twinhub" else None)
     finally:
         if args.upstream:
             use_swarm_spawner("twinhub")
@@ -238,7 +248,7 @@ def lab_main(args) -> int:
             else "  one spawn alone: failed"
         )
         if run["parts"]:
-            print("  where it went: " + ", ".join(f"{k} {v:.2f} s" for k, v in run["parts"].items()))
+            print("  where it went (medians): " + ", ".join(f"{k} {v:.2f} s" for k, v in run["parts"].items()))
         cpu, cores = run["cpu"], os.cpu_count()
         print(f"  {args.users} at once: {summary(run['times'])}, wall {run['wall']:.1f} s, failures {len(run['failures'])}")
         print(
@@ -254,16 +264,14 @@ def lab_main(args) -> int:
         both = ours["times"] and up["times"]
         p50 = statistics.median(up["times"]) / statistics.median(ours["times"]) if both else float("nan")
         print(f"upstream / twinhub: one spawn {solo:.2f}x, {args.users} at once p50 {p50:.2f}x")
-    if args.floor:
-        import yaml
-
-        deployed = yaml.safe_load(lab_exec(LAB.hubs[0], "cat", "/etc/twinhub/platform.yaml").stdout)
-        task, server = floor(deployed["spawner"]["images"]["notebook"], args.solo)
+    if ours["floors"]:
+        task = statistics.median(t for t, _ in ours["floors"])
+        server = statistics.median(v for _, v in ours["floors"])
         alone = statistics.median(ours["solos"]) if ours["solos"] else float("nan")
         print(
-            f"floor (same workers, no hub, medians of {args.solo}): Swarm task running {task:.2f} s"
-            f" + the image's Jupyter server answering {server:.2f} s = {task + server:.2f} s;"
-            f" one spawn alone / floor = {alone / (task + server):.2f}"
+            f"floor (same workers, no hub, each run after a spawn alone; medians of {len(ours['floors'])}):"
+            f" Swarm task running {task:.2f} s + the image's Jupyter server answering {server:.2f} s"
+            f" = {task + server:.2f} s; one spawn alone / floor = {alone / (task + server):.2f}"
         )
     return 1 if any(run["failures"] for run in runs.values()) else 0
 

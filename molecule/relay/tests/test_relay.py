@@ -67,3 +67,21 @@ def test_a_call_is_held_while_no_hub_serves():
     waited = time.monotonic() - t0
     assert answer == (200, {"path": "/hub/api/held"})
     assert waited >= 4, f"answered after {waited:.1f}s: the hub was away for 5 s"
+
+
+def test_the_network_keeper_holds_the_notebook_network_on_every_node():
+    # One do-nothing task per node, attached to the notebook network, locked down.
+    spec = json.loads(NODE.check_output("docker service inspect twinhub-notebook-network-keeper"))[0]["Spec"]
+    assert "Global" in spec["Mode"]
+    task = spec["TaskTemplate"]
+    assert task["ContainerSpec"]["Command"] == ["sleep", "infinity"]
+    assert task["ContainerSpec"].get("CapabilityDrop") == ["ALL"]
+    assert task["ContainerSpec"].get("ReadOnly") is True
+    assert task["Resources"]["Limits"]["MemoryBytes"] == 16 * 1024 * 1024
+    NODE.check_output(
+        "timeout 60 sh -c 'until docker ps --filter label=com.docker.swarm.service.name=twinhub-notebook-network-keeper"
+        " --format {{.Networks}} | grep -q twinhub-notebooks; do sleep 1; done'"
+    )
+    # As the image's user (www-data), not root.
+    cid = NODE.check_output("docker ps -q --filter label=com.docker.swarm.service.name=twinhub-notebook-network-keeper")
+    assert NODE.check_output(f"docker exec {cid} id -u") != "0"
