@@ -49,6 +49,18 @@ PROFILE = obj(
         "image": {"type": "string", "minLength": 1, "description": "a key of spawner.images"},
         "cpu_limit": {"type": "number", "exclusiveMinimum": 0, "default": 1},
         "mem_limit": {**SIZE, "default": "2G"},
+        "cpu_guarantee": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0,
+            "description": "CPUs reserved for the server (Swarm and Kubernetes place it where they are free); 0: none",
+        },
+        "mem_guarantee": {
+            "type": "string",
+            "pattern": r"^([0-9]+(\.[0-9]+)?[KMGT]?)?$",
+            "default": "",
+            "description": "a size like 512M or 2G, or empty (memory reserved for the server; empty: none)",
+        },
         "environment": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
     },
     required=["display_name", "image"],
@@ -281,6 +293,12 @@ SCHEMA: dict[str, Any] = obj(
                 "start_timeout": {"type": "integer", "minimum": 5, "default": 120},
                 "http_timeout": {"type": "integer", "minimum": 5, "default": 60},
                 "poll_interval": {"type": "integer", "minimum": 1, "default": 10},
+                "pids_limit": {
+                    "type": "integer",
+                    "minimum": 64,
+                    "default": 1024,
+                    "description": "processes and threads one server may have (a fork bomb stops there); docker and swarm",
+                },
                 "start_poll": {
                     "type": "number",
                     "minimum": 0.05,
@@ -371,6 +389,13 @@ def with_defaults(schema: dict[str, Any], value: Any) -> Any:
     return out
 
 
+def size_bytes(size: str) -> float:
+    """A SIZE ("512M", "2G", "1.5G", "1024") in bytes, as Docker and JupyterHub read it (powers of 1024)."""
+    unit = size[-1] if size[-1] in "KMGT" else ""
+    number = float(size[:-1] if unit else size)
+    return number * 1024 ** ("KMGT".index(unit) + 1 if unit else 0)
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
@@ -394,6 +419,17 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
             problems.append(
                 f"spawner.profiles.{slug}.image: {profile['image']!r} is not in the image allow-list; "
                 f"expected one of {sorted(sp['images'])}"
+            )
+    for slug, profile in sp["profiles"].items():
+        if profile["cpu_guarantee"] > profile["cpu_limit"]:
+            problems.append(
+                f"spawner.profiles.{slug}.cpu_guarantee: {profile['cpu_guarantee']:g} is more than its cpu_limit"
+                f" {profile['cpu_limit']:g}; expected at most the limit"
+            )
+        if profile["mem_guarantee"] and size_bytes(profile["mem_guarantee"]) > size_bytes(profile["mem_limit"]):
+            problems.append(
+                f"spawner.profiles.{slug}.mem_guarantee: {profile['mem_guarantee']!r} is more than its mem_limit"
+                f" {profile['mem_limit']!r}; expected at most the limit"
             )
     if sp["default_profile"] and sp["default_profile"] not in sp["profiles"]:
         problems.append(

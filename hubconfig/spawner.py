@@ -64,6 +64,8 @@ def profile_applier(sp: dict[str, Any]):
         spawner.image = images[profile["image"]]
         spawner.cpu_limit = float(profile["cpu_limit"])
         spawner.mem_limit = profile["mem_limit"]
+        spawner.cpu_guarantee = float(profile["cpu_guarantee"]) or None
+        spawner.mem_guarantee = profile["mem_guarantee"] or None
         spawner.environment = {**spawner.environment, **profile["environment"], "TWINHUB_PROFILE": slug}
 
     return apply_user_options
@@ -96,6 +98,10 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     first = sp["profiles"][default_profile(sp)]
     c.Spawner.cpu_limit = float(first["cpu_limit"])
     c.Spawner.mem_limit = first["mem_limit"]
+    if first["cpu_guarantee"]:
+        c.Spawner.cpu_guarantee = float(first["cpu_guarantee"])
+    if first["mem_guarantee"]:
+        c.Spawner.mem_guarantee = first["mem_guarantee"]
 
     if kind == "kube":
         _kube(c, sp)
@@ -133,13 +139,16 @@ def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
         # and the server, and it works where IPVS does not (nested engines).
         c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
         c.TwinhubSwarmSpawner.start_poll = float(sp["start_poll"])
+        # Swarm has no setting for a service's PIDs limit in dockerspawner:
+        # the twinhub class adds it to the service it creates.
+        c.TwinhubSwarmSpawner.pids_limit = sp["pids_limit"]
     else:
         c.DockerSpawner.remove = True
         c.DockerSpawner.extra_create_kwargs = {"user": user}
         c.DockerSpawner.extra_host_config = {
             "security_opt": ["no-new-privileges"],
             "cap_drop": ["ALL"],
-            "pids_limit": 4096,
+            "pids_limit": sp["pids_limit"],
         }
 
 
@@ -156,6 +165,8 @@ def _kube(c: Any, sp: dict[str, Any]) -> None:
                 "image": images[p["image"]],
                 "cpu_limit": float(p["cpu_limit"]),
                 "mem_limit": p["mem_limit"],
+                **({"cpu_guarantee": float(p["cpu_guarantee"])} if p["cpu_guarantee"] else {}),
+                **({"mem_guarantee": p["mem_guarantee"]} if p["mem_guarantee"] else {}),
                 "environment": {**p["environment"], "TWINHUB_PROFILE": slug},
             },
         }

@@ -46,6 +46,7 @@ PENDING = {"new", "assigned", "accepted", "starting", "pending", "preparing", "r
 class TwinhubSwarmSpawner(SwarmSpawner):
     start_poll = Float(0.1, config=True, help="First wait between looks at a starting task, in seconds.")
     start_poll_max = Float(1.0, config=True, help="Longest wait between looks, in seconds.")
+    pids_limit = Integer(0, config=True, help="Processes and threads a server's container may have; 0: Docker's default.")
     http_poll = Float(0.05, config=True, help="First wait between tries of a started server's HTTP, in seconds.")
     docker_threads = Integer(8, config=True, help="Threads making Docker API calls for all servers.")
     swarm_unavailable_timeout = Float(
@@ -65,6 +66,11 @@ class TwinhubSwarmSpawner(SwarmSpawner):
         return cls._twinhub_executor
 
     async def docker(self, method, *args, **kwargs):
+        if method == "create_service" and self.pids_limit:
+            # dockerspawner builds Resources with docker-py, which knows no
+            # PIDs limit; the Engine API does (Resources.Limits.Pids, 1.41+).
+            resources = kwargs["task_template"].setdefault("Resources", {})
+            resources.setdefault("Limits", {})["Pids"] = self.pids_limit
         result = await super().docker(method, *args, **kwargs)
         if method == "create_service":
             # Upstream's create_object looks for the new service's task once and

@@ -83,6 +83,10 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c["hub"].update(db_ulr="x"), ["hub:", "'db_ulr' was unexpected", "db_url"]),
         (lambda c: c["spawner"].update(type="slurm"), ["spawner.type: 'slurm' is not allowed", "['swarm', 'docker', 'kube', 'local']"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(mem_limit="lots"), ["spawner.profiles.small.mem_limit: 'lots' is not a size like 512M or 2G"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(cpu_guarantee=2), ["spawner.profiles.small.cpu_guarantee: 2 is more than its cpu_limit 1; expected at most the limit"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(mem_guarantee="4G"), ["spawner.profiles.small.mem_guarantee: '4G' is more than its mem_limit '2G'"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(mem_guarantee="half"), ["spawner.profiles.small.mem_guarantee: 'half' is not a size like 512M or 2G, or empty"]),
+        (lambda c: c["spawner"].update(pids_limit=0), ["spawner.pids_limit: 0 is less than the minimum of 64"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(cpu_limit="two"), ["spawner.profiles.small.cpu_limit: 'two' is not of type number"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(image="cuda"), ["spawner.profiles.small.image: 'cuda' is not in the image allow-list", "['base', 'gpu']"]),
         (lambda c: c["spawner"].update(default_profile="huge"), ["spawner.default_profile: 'huge' is not a profile", "['large', 'small']"]),
@@ -308,7 +312,18 @@ def test_ldap_settings_refused(base, ldap, groups, expected):
 class FakeSpawner:
     def __init__(self):
         self.environment = {"A": "1"}
-        self.image = self.cpu_limit = self.mem_limit = None
+        self.image = self.cpu_limit = self.mem_limit = self.cpu_guarantee = self.mem_guarantee = None
+
+
+def test_profiles_reserve_what_they_say(base, tmp_path):
+    base["spawner"]["profiles"]["large"].update(cpu_guarantee=2, mem_guarantee="8G")
+    c = configured(base, tmp_path)
+    s = FakeSpawner()
+    c.Spawner.apply_user_options(s, {"profile": "large"})
+    assert (s.cpu_guarantee, s.mem_guarantee) == (2.0, "8G")
+    s = FakeSpawner()
+    c.Spawner.apply_user_options(s, {"profile": "small"})  # no reservation: none asked of Swarm
+    assert (s.cpu_guarantee, s.mem_guarantee) == (None, None)
 
 
 def test_profiles_set_image_and_limits(base, tmp_path):
@@ -347,6 +362,7 @@ def test_swarm_spawner_settings(base, tmp_path):
     assert c.DockerSpawner.allowed_images == base["spawner"]["images"]
     assert c.SwarmSpawner.extra_container_spec == {"user": "1000:100", "cap_drop": ["ALL"], "init": True}
     assert c.TwinhubSwarmSpawner.start_poll == 0.1
+    assert c.TwinhubSwarmSpawner.pids_limit == 1024
     assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
     assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.twinhub.notebooks == true"]}
     assert c.DockerSpawner.prefix == "twinhub"

@@ -129,3 +129,13 @@ def test_a_server_is_seen_within_a_tenth_of_a_second_of_answering():
         server.server_close()
     # The 1.5x schedule this replaces looked at 0.81 s and then 1.32 s.
     assert seen - answered_at[0] < 0.15
+
+
+def test_the_service_gets_the_pids_limit():
+    # dockerspawner's Resources (docker-py) knows no PIDs limit: the twinhub
+    # class adds it to the task template it sends the Engine.
+    sp = fake_swarm()
+    sp._trait_values["pids_limit"] = 512
+    template = {"Resources": {"Limits": {"NanoCPUs": 10**9}}}
+    asyncio.run(sp.docker("create_service", task_template=template, name="twinhub-bob"))
+    assert template["Resources"]["Limits"] == {"NanoCPUs": 10**9, "Pids": 512}
