@@ -389,13 +389,6 @@ def with_defaults(schema: dict[str, Any], value: Any) -> Any:
     return out
 
 
-def size_bytes(size: str) -> float:
-    """A SIZE ("512M", "2G", "1.5G", "1024") in bytes, as Docker and JupyterHub read it (powers of 1024)."""
-    unit = size[-1] if size[-1] in "KMGT" else ""
-    number = float(size[:-1] if unit else size)
-    return number * 1024 ** ("KMGT".index(unit) + 1 if unit else 0)
-
-
 def _describe(error: jsonschema.ValidationError) -> str:
     path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
@@ -414,19 +407,21 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     """Rules JSON Schema cannot say: cross-references and environment rules."""
     problems = []
     sp = cfg["spawner"]
+    from jupyterhub.traitlets import ByteSpecification  # how the hub reads mem_limit and mem_guarantee
+
+    size_bytes = ByteSpecification().validate
     for slug, profile in sp["profiles"].items():
         if profile["image"] not in sp["images"]:
             problems.append(
                 f"spawner.profiles.{slug}.image: {profile['image']!r} is not in the image allow-list; "
                 f"expected one of {sorted(sp['images'])}"
             )
-    for slug, profile in sp["profiles"].items():
         if profile["cpu_guarantee"] > profile["cpu_limit"]:
             problems.append(
                 f"spawner.profiles.{slug}.cpu_guarantee: {profile['cpu_guarantee']:g} is more than its cpu_limit"
                 f" {profile['cpu_limit']:g}; expected at most the limit"
             )
-        if profile["mem_guarantee"] and size_bytes(profile["mem_guarantee"]) > size_bytes(profile["mem_limit"]):
+        if profile["mem_guarantee"] and size_bytes(None, profile["mem_guarantee"]) > size_bytes(None, profile["mem_limit"]):
             problems.append(
                 f"spawner.profiles.{slug}.mem_guarantee: {profile['mem_guarantee']!r} is more than its mem_limit"
                 f" {profile['mem_limit']!r}; expected at most the limit"

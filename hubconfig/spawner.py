@@ -46,6 +46,16 @@ def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
     return {"profile": formdata.get("profile", [""])[0]}
 
 
+def resources(profile: dict[str, Any]) -> dict[str, Any]:
+    """A profile's Spawner limits and the reservations it asks for (none asked: left out)."""
+    out = {"cpu_limit": float(profile["cpu_limit"]), "mem_limit": profile["mem_limit"]}
+    if profile["cpu_guarantee"]:
+        out["cpu_guarantee"] = float(profile["cpu_guarantee"])
+    if profile["mem_guarantee"]:
+        out["mem_guarantee"] = profile["mem_guarantee"]
+    return out
+
+
 def profile_applier(sp: dict[str, Any]):
     """Spawner.apply_user_options: a profile name in, spawner settings out.
 
@@ -62,10 +72,8 @@ def profile_applier(sp: dict[str, Any]):
             raise web.HTTPError(400, f"profile {slug!r} is not allowed; choose one of {sorted(profiles)}")
         profile = profiles[slug]
         spawner.image = images[profile["image"]]
-        spawner.cpu_limit = float(profile["cpu_limit"])
-        spawner.mem_limit = profile["mem_limit"]
-        spawner.cpu_guarantee = float(profile["cpu_guarantee"]) or None
-        spawner.mem_guarantee = profile["mem_guarantee"] or None
+        for name, value in {"cpu_guarantee": None, "mem_guarantee": None, **resources(profile)}.items():
+            setattr(spawner, name, value)
         spawner.environment = {**spawner.environment, **profile["environment"], "TWINHUB_PROFILE": slug}
 
     return apply_user_options
@@ -96,12 +104,8 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # The user's name as homes, published/<user> and logs spell it.
     environment.add(c, {"TWINHUB_USER_DIR_NAME": user_dir_name})
     first = sp["profiles"][default_profile(sp)]
-    c.Spawner.cpu_limit = float(first["cpu_limit"])
-    c.Spawner.mem_limit = first["mem_limit"]
-    if first["cpu_guarantee"]:
-        c.Spawner.cpu_guarantee = float(first["cpu_guarantee"])
-    if first["mem_guarantee"]:
-        c.Spawner.mem_guarantee = first["mem_guarantee"]
+    for name, value in resources(first).items():
+        setattr(c.Spawner, name, value)
 
     if kind == "kube":
         _kube(c, sp)
@@ -163,10 +167,7 @@ def _kube(c: Any, sp: dict[str, Any]) -> None:
             "default": slug == default,
             "kubespawner_override": {
                 "image": images[p["image"]],
-                "cpu_limit": float(p["cpu_limit"]),
-                "mem_limit": p["mem_limit"],
-                **({"cpu_guarantee": float(p["cpu_guarantee"])} if p["cpu_guarantee"] else {}),
-                **({"mem_guarantee": p["mem_guarantee"]} if p["mem_guarantee"] else {}),
+                **resources(p),
                 "environment": {**p["environment"], "TWINHUB_PROFILE": slug},
             },
         }
