@@ -18,7 +18,8 @@ import yaml
 
 from hubconfig import names
 
-SIZE = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?[KMGT]?$", "description": "a size like 512M or 2G"}
+# The unit is required: JupyterHub's ByteSpecification refuses a size string without one.
+SIZE = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?[KMGT]$", "description": "a size like 512M or 2G"}
 NAME = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", "description": "a lowercase DNS label"}
 PATH = {"type": "string", "pattern": r"^/", "description": "an absolute path"}
 OPT_PATH = {"type": "string", "pattern": r"^(/.*)?$", "description": "an absolute path, or empty"}
@@ -57,7 +58,7 @@ PROFILE = obj(
         },
         "mem_guarantee": {
             "type": "string",
-            "pattern": r"^([0-9]+(\.[0-9]+)?[KMGT]?)?$",
+            "pattern": r"^([0-9]+(\.[0-9]+)?[KMGT])?$",
             "default": "",
             "description": "a size like 512M or 2G, or empty (memory reserved for the server; empty: none)",
         },

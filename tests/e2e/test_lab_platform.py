@@ -59,8 +59,8 @@ def test_server_is_a_swarm_service_on_a_worker_with_its_profile(alice):
     assert task["Node"] in WORKERS, task
     spec = service_of("alice")["Spec"]["TaskTemplate"]
     assert spec["ContainerSpec"]["User"] == "1000:100"
-    # The small profile: one CPU, 1 GiB.
-    assert spec["Resources"]["Limits"] == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 1024**3}
+    # The small profile: one CPU, 1 GiB, and the platform's PIDs limit.
+    assert spec["Resources"]["Limits"] == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 1024**3, "Pids": 1024}
     assert "node.labels.twinhub.notebooks == true" in spec["Placement"]["Constraints"]
     # And the process inside really runs as the notebook uid.
     assert alice.run("import os; (os.getuid(), os.getgid())") == "(1000, 100)"

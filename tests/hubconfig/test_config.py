@@ -84,6 +84,8 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c["spawner"].update(type="slurm"), ["spawner.type: 'slurm' is not allowed", "['swarm', 'docker', 'kube', 'local']"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(mem_limit="lots"), ["spawner.profiles.small.mem_limit: 'lots' is not a size like 512M or 2G"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(cpu_guarantee=2), ["spawner.profiles.small.cpu_guarantee: 2 is more than its cpu_limit 1; expected at most the limit"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(mem_limit="1024"), ["spawner.profiles.small.mem_limit: '1024' is not a size like 512M or 2G"]),
+        (lambda c: c["spawner"]["profiles"]["small"].update(mem_guarantee="512"), ["spawner.profiles.small.mem_guarantee: '512' is not a size like 512M or 2G, or empty"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(mem_guarantee="4G"), ["spawner.profiles.small.mem_guarantee: '4G' is more than its mem_limit '2G'"]),
         (lambda c: c["spawner"]["profiles"]["small"].update(mem_guarantee="half"), ["spawner.profiles.small.mem_guarantee: 'half' is not a size like 512M or 2G, or empty"]),
         (lambda c: c["spawner"].update(pids_limit=0), ["spawner.pids_limit: 0 is less than the minimum of 64"]),
