@@ -32,6 +32,7 @@ def hubs_back_up():
     yield
     for h in (HUB_A, HUB_B):
         h.run("systemctl stop 'run-r*.timer'")
+        h.run("rm -f /run/standin-unhealthy /run/standin-was-unhealthy")
         h.run("systemctl start standin-hub")
     time.sleep(1)
 
@@ -122,11 +123,76 @@ def test_websocket_upgrade_headers_reach_the_hub():
     assert get()["connection"] is None
 
 
-def test_upload_limit():
-    r = PROXY.run(
-        f"head -c 2000000 /dev/zero | {CURL} -o /dev/null -w '%{{http_code}}' -X POST --data-binary @- https://proxy1/x"
+def post_size(path, size):
+    """POST size bytes; the stand-in's answer (the size it received), or the status code NGINX gave instead."""
+    out = PROXY.check_output(
+        f"head -c {size} /dev/zero | {CURL} -w ' %{{http_code}}' -X POST --data-binary @- https://proxy1{path}"
     )
-    assert r.stdout == "413"
+    body, _, code = out.rpartition(" ")
+    return json.loads(body)["received"] if code == "200" else int(code)
+
+
+def test_uploads_only_to_users_servers():
+    # proxy_client_max_body_size 4m under /user/, proxy_hub_max_body_size 1m elsewhere.
+    assert post_size("/user/alice/api/contents/data.bin", 2_000_000) == 2_000_000
+    assert post_size("/user/alice/api/contents/data.bin", 5_000_000) == 413
+    for path in ("/hub/login", "/hub/api/users", "/x"):
+        assert post_size(path, 2_000_000) == 413, path
+    assert post_size("/hub/api/users", 500_000) == 500_000
+
+
+def statuses(host, count, parallel, curl_args, url="https://proxy1/hub/login"):
+    out = host.check_output(
+        f"seq {count} | xargs -P {parallel} -I{{}} {CURL} -o /dev/null -w '%{{http_code}}\\n' {curl_args} {url}"
+    )
+    return out.split()
+
+
+def test_a_login_flood_is_slowed_and_other_clients_still_log_in():
+    # proxy_rate_limits.login here: 1r/m, burst 5, per client address.
+    password = "-X POST -d username=mallory -d password=guess"
+    flood = statuses(PROXY, 60, 20, password)
+    assert flood.count("429") >= 45, flood
+    assert flood.count("200") <= 10, flood
+    assert set(flood) <= {"200", "429"}, flood
+    # Right after it: the flooding client's next password is refused, its
+    # other requests are not counted; another client (proxy2's address)
+    # logs in.
+    assert statuses(PROXY, 1, 1, password) == ["429"]
+    assert statuses(PROXY, 3, 1, "") == ["200"] * 3  # GET of the login page
+    assert statuses(PROXY2, 3, 1, password) == ["200"] * 3
+    log = PROXY.file("/var/log/nginx/error.log").content_string
+    assert "limiting requests" in log
+    assert 'zone "twinhub_login"' in log
+
+
+def test_the_token_page_is_rate_limited():
+    # proxy_rate_limits.token here: 1r/s, burst 3.
+    codes = statuses(PROXY, 12, 12, "", "https://proxy1/hub/token")
+    assert codes.count("429") >= 6, codes
+    assert codes.count("200") >= 3, codes
+
+
+def test_held_requests_share_one_health_poller():
+    """200 requests held at once put one poller's load on the hubs, not 200 pollers'."""
+    for h in (HUB_A, HUB_B):
+        h.check_output("rm -f /run/standin-health.log && date +%s.%N > /run/standin-unhealthy")
+    # In 4 s hub-a serves again; the file keeps when it stopped and started serving.
+    was = "/run/standin-was-unhealthy"
+    serve = f"cat /run/standin-unhealthy > {was}; rm /run/standin-unhealthy; date +%s.%N >> {was}"
+    HUB_A.check_output(f"systemd-run --on-active=4 --timer-property=AccuracySec=100ms sh -c '{serve}'")
+    codes = statuses(PROXY, 200, 200, "", "https://proxy1/hub/home")
+    assert codes == ["200"] * 200, codes
+    log = [json.loads(line) for line in PROXY.check_output("tail -n 200 /var/log/nginx/twinhub-access.json").splitlines()]
+    held = [float(e["twinhub.held_s"]) for e in log if e["url.path"] == "/hub/home" and e["twinhub.held_s"]]
+    assert len(held) >= 150, f"only {len(held)} of 200 requests were held"
+    # The stand-ins count the health checks they get while not serving:
+    # one poller makes a round (both hubs) every 0.1 s at most; 200 pollers
+    # would have sent ~16,000.
+    start, end = map(float, HUB_A.check_output("cat /run/standin-was-unhealthy").split())
+    probes = sum(len(h.file("/run/standin-health.log").content_string.split()) for h in (HUB_A, HUB_B))
+    print(f"\n{len(held)} requests held up to {max(held):.1f} s; {probes} health checks in {end - start:.1f} s unhealthy")
+    assert 10 < probes <= 2 * ((end - start) / 0.1 + 2), (probes, end - start)
 
 
 def test_access_log_is_json():
@@ -148,6 +214,12 @@ def test_nbviewer_has_its_own_origin_and_gets_no_session():
     assert get("/hub/health")["path"] == "/hub/health"  # the hub's name still reaches the hubs
     post = PROXY.check_output(f"{CURL} {resolve} -o /dev/null -w '%{{http_code}}' -X POST https://nbviewer.molecule.test/")
     assert post == "403"
+    # A published notebook's script runs sandboxed: an opaque origin, no connections.
+    headers = PROXY.check_output(f"{CURL} {resolve} -o /dev/null -D - https://nbviewer.molecule.test/localfile/a.ipynb").lower()
+    csp = next(line for line in headers.splitlines() if line.startswith("content-security-policy:"))
+    assert "sandbox allow-scripts" in csp
+    assert "allow-same-origin" not in csp
+    assert "connect-src 'none'" in csp
     # The certificate names nbviewer too.
     names = PROXY.check_output("openssl x509 -in /etc/nginx/tls/proxy.crt -noout -ext subjectAltName")
     assert "DNS:nbviewer.molecule.test" in names
