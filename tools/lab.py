@@ -26,6 +26,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labkit import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES_DIR = ROOT / "images"
@@ -449,18 +453,26 @@ def info(inventory: Path) -> None:
     print("  switch:    change twinhub_preferred_hub in inventories/lab, then")
     print("             ansible-playbook -i inventories/lab playbooks/switch.yml")
     monitors = lab.group("monitoring")
-    monitor_ip = lab.ip(monitors[0]) if monitors else ""
-    if monitor_ip and http_ok(f"http://{monitor_ip}:9090/-/healthy"):
-        print(f"\nMonitoring (on {monitors[0]}):")
-        print(f"  Prometheus:   http://{monitor_ip}:9090/   (alerts: /alerts, targets: /targets)")
-        print(f"  Alertmanager: http://{monitor_ip}:9093/")
+    if monitors and lab.ip(monitors[0]) and monitoring_ok(lab):
+        user, _ = lab.monitoring_login()
+        print(f"\nMonitoring (on {monitors[0]}; TLS from the lab CA, log in as {user}):")
+        print(f"  Prometheus:   {lab.monitoring_url(9090)}/   (alerts: /alerts, targets: /targets)")
+        print(f"  Alertmanager: {lab.monitoring_url(9093)}/")
+        print("  password:     .secrets/lab/monitoring_ops_password")
 
 
-def http_ok(url: str) -> bool:
+def monitoring_ok(lab: Lab) -> bool:
+    """Prometheus answers the lab's operator login over verified TLS."""
+    import base64
+    import ssl
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=3) as r:
+        user, password = lab.monitoring_login()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(f"{lab.monitoring_url(9090)}/-/healthy", headers={"Authorization": f"Basic {token}"})
+        context = ssl.create_default_context(cafile=lab.ca_file)
+        with urllib.request.urlopen(request, timeout=3, context=context) as r:
             return r.status == 200
     except OSError:
         return False

@@ -267,6 +267,20 @@ class Lab:
                 pass
         return serving
 
+    # -- monitoring, behind TLS and a login (monitoring role) --------------
+    def monitoring_url(self, port: int = 9090) -> str:
+        """Prometheus (9090) or Alertmanager (9093) on the monitoring host, by address (the certificate names it)."""
+        return f"https://{self.ip(self.group('monitoring')[0])}:{port}"
+
+    def monitoring_login(self) -> tuple[str, str]:
+        """The lab's operator login for Prometheus and Alertmanager (generated once into .secrets/lab/)."""
+        return "ops", (SECRETS / "monitoring_ops_password").read_text().strip()
+
+    @property
+    def ca_file(self) -> str:
+        """The lab's platform CA, which signed the proxy's and monitoring's certificates."""
+        return str(SECRETS / "ca" / "ca.crt")
+
 
 @functools.cache
 def lab(inventory: str = str(INVENTORY)) -> Lab:

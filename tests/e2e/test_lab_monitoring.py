@@ -12,20 +12,49 @@ import time
 
 import pytest
 import requests
-from labhub import active_hub, container_ip, switch, wait_serving, wait_standby
-from support import lab_exec
+from labhub import active_hub, switch, wait_serving, wait_standby
+from support import lab, lab_exec
 
 LAB_HOSTS = {"proxy", "hub-a", "hub-b", "services", "worker-1", "worker-2"}
 
 
-def prometheus() -> str:
-    return f"http://{container_ip('proxy')}:9090"
+def monitoring(port: int = 9090, login: bool = True) -> requests.Session:
+    """A session for Prometheus (9090) or Alertmanager (9093): the lab CA, and the operator's login unless told not."""
+    session = requests.Session()
+    session.verify = lab().ca_file
+    if login:
+        session.auth = lab().monitoring_login()
+    return session
 
 
 def api(path: str, **params) -> dict:
-    r = requests.get(f"{prometheus()}{path}", params=params, timeout=10)
+    r = monitoring().get(f"{lab().monitoring_url()}{path}", params=params, timeout=10)
     r.raise_for_status()
     return r.json()["data"]
+
+
+def test_anonymous_clients_can_neither_read_metrics_nor_silence_alerts():
+    prometheus, alertmanager = lab().monitoring_url(9090), lab().monitoring_url(9093)
+    silence = {
+        "matchers": [{"name": "alertname", "value": "TwinhubActiveHubDown", "isRegex": False}],
+        "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z", "createdBy": "mallory", "comment": "shh",
+    }  # fmt: skip
+    anonymous = monitoring(login=False)
+    wrong = monitoring()
+    wrong.auth = ("ops", "not-the-password")
+    for client in (anonymous, wrong):
+        assert client.get(f"{prometheus}/api/v1/query", params={"query": "up"}, timeout=10).status_code == 401
+        assert client.get(f"{prometheus}/alerts", timeout=10).status_code == 401
+        assert client.post(f"{prometheus}/-/reload", timeout=10).status_code == 401
+        assert client.get(f"{alertmanager}/api/v2/alerts", timeout=10).status_code == 401
+        assert client.post(f"{alertmanager}/api/v2/silences", json=silence, timeout=10).status_code == 401
+    # Nothing on those ports in plain HTTP.
+    plain = requests.get(prometheus.replace("https://", "http://") + "/api/v1/query", params={"query": "up"}, timeout=10)
+    assert plain.status_code == 400
+    # The operator's login works, and no silence was made by the attempts.
+    silences = monitoring(9093).get(f"{alertmanager}/api/v2/silences", timeout=10)
+    assert silences.status_code == 200
+    assert not [s for s in silences.json() if s["createdBy"] == "mallory"]
 
 
 def seconds(duration: str) -> float:

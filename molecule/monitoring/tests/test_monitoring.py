@@ -11,8 +11,46 @@ INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 HOST = testinfra.get_host(f"ansible://monitor?ansible_inventory={INVENTORY}")
 
 
+# monitoring_web_users in molecule.yml; TLS from the scenario's platform CA.
+OPS = "ops:molecule-operator-password"
+CURL = "curl -s --max-time 10 --cacert /etc/prometheus/tls/ca.crt"
+
+
 def api(path):
-    return json.loads(HOST.check_output(f"curl -sf 'http://127.0.0.1:9090{path}'"))["data"]
+    return json.loads(HOST.check_output(f"{CURL} -f -u {OPS} 'https://monitor:9090{path}'"))["data"]
+
+
+def status(url, extra=""):
+    return HOST.check_output(f"{CURL} -o /dev/null -w '%{{http_code}}' {extra} '{url}' || true")
+
+
+def test_anonymous_clients_can_neither_read_nor_silence():
+    silence = (
+        """-X POST -H 'Content-Type: application/json' -d '{"matchers": [{"name": "alertname", "value": "x", """
+        """"isRegex": false}], "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z", """
+        """"createdBy": "mallory", "comment": "quiet"}'"""
+    )
+    for url in ("https://monitor:9090/api/v1/query?query=up", "https://monitor:9090/graph", "https://monitor:9093/api/v2/alerts"):
+        assert status(url) == "401", url
+        assert status(url, "-u ops:wrong-password") == "401", url
+    assert status("https://monitor:9093/api/v2/silences", silence) == "401"
+    assert status("https://monitor:9090/-/reload", "-X POST") == "401"
+    # No plain HTTP on those ports.
+    assert status("http://monitor:9090/api/v1/query?query=up") in ("000", "400")
+    # An operator reads and silences.
+    assert status("https://monitor:9090/api/v1/query?query=up", f"-u {OPS}") == "200"
+    made = json.loads(HOST.check_output(f"{CURL} -f -u {OPS} {silence} https://monitor:9093/api/v2/silences"))
+    HOST.check_output(f"{CURL} -f -u {OPS} -X DELETE https://monitor:9093/api/v2/silence/{made['silenceID']}")
+
+
+def test_only_hashes_on_the_host():
+    web = HOST.file("/etc/prometheus/web.yml")
+    assert (web.user, web.group, web.mode) == ("root", "prometheus", 0o640)
+    assert "molecule-operator-password" not in web.content_string
+    assert web.content_string.count("$2b$10$") == 2
+    key = HOST.file("/etc/prometheus/tls/monitoring.key")
+    assert (key.group, key.mode & 0o007) == ("prometheus", 0)
+    HOST.check_output("promtool check web-config /etc/prometheus/web.yml")
 
 
 def wait_alert(name, timeout=60):
