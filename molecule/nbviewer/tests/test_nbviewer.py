@@ -1,6 +1,7 @@
 """nbviewer's unit: unprivileged, read-only, limited; started and rendering
 where its image exists (TWINHUB_NBVIEWER_IMAGE), SKIPPED where it does not."""
 
+import json
 import os
 import shlex
 import time
@@ -34,6 +35,21 @@ def test_unit_runs_nbviewer_unprivileged_read_only_and_limited():
     assert not any("docker.sock" in a for a in args)
 
 
+def test_only_the_published_tree_is_served():
+    """No URL, GitHub or gist providers: nbviewer fetches nothing a visitor names."""
+    args = docker_run_args()
+    assert "/etc/twinhub/nbviewer/nbviewer_config.py:/etc/nbviewer/nbviewer_config.py:ro" in args
+    assert "--config-file=/etc/nbviewer/nbviewer_config.py" in args
+    # The file as traitlets runs it (c = get_config(); c.NBViewer.x = ...).
+    script = (
+        "import json, types; c = types.SimpleNamespace(NBViewer=types.SimpleNamespace()); "
+        "exec(open('/etc/twinhub/nbviewer/nbviewer_config.py').read(), {'get_config': lambda: c}); "
+        "print(json.dumps(vars(c.NBViewer)))"
+    )
+    settings = json.loads(HOST.check_output(f"python3 -c {shlex.quote(script)}"))
+    assert settings == {"providers": [], "provider_rewrites": []}
+
+
 def test_the_unit_is_valid_for_systemd():
     out = HOST.run("systemd-analyze verify /etc/systemd/system/twinhub-nbviewer.service 2>&1")
     assert "twinhub-nbviewer.service" not in out.stdout or out.rc == 0, out.stdout
@@ -52,5 +68,8 @@ def test_nbviewer_renders_a_published_notebook():
             break
         time.sleep(2)
     assert "4242424242" in out.stdout
+    # Nothing fetched from elsewhere: the URL and GitHub pages do not exist.
+    for path in ("/url/example.org/a.ipynb", "/github/jupyter/nbviewer/blob/main/a.ipynb"):
+        assert HOST.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:9880{path}") == "404"
     # Read-only: nbviewer cannot write into the published area.
     assert HOST.run("docker exec twinhub-nbviewer touch /srv/published/x").rc != 0
