@@ -46,3 +46,25 @@ def test_bench_and_tools_use_the_lab_toolkit_not_the_tests():
         if re.search(r"""ROOT\s*/\s*["']tests["']""", p.read_text())
     ]
     assert not offenders, f"reach into tests/ (move the helper into tools/): {offenders}"
+
+
+@pytest.mark.parametrize("inventory", sorted(p.name for p in (ROOT / "inventories").iterdir() if p.is_dir()))
+def test_the_platform_ca_is_kept_where_git_ignores_it(inventory):
+    """The CA's key must never be committed with a site's inventory: pki_ca_dir lies under .secrets/."""
+    import subprocess
+
+    import yaml
+
+    settings = {}
+    for path in sorted((ROOT / "inventories" / inventory / "group_vars").rglob("*.yml")):
+        settings.update(yaml.safe_load(path.read_text()) or {})
+    where = settings["pki_ca_dir"]
+    # As Ansible expands it, with inventory_dir and the lab's lab_secrets.
+    where = where.replace("{{ inventory_dir }}", str(ROOT / "inventories" / inventory))
+    where = where.replace("{{ inventory_dir | basename }}", inventory)
+    where = re.sub(r"\{\{\s*lab_secrets\s*\}\}", settings.get("lab_secrets", ""), where)
+    where = where.replace("{{ inventory_dir }}", str(ROOT / "inventories" / inventory))
+    resolved = Path(where).resolve()
+    assert resolved.is_relative_to(ROOT / ".secrets"), f"{inventory}: pki_ca_dir is {resolved}"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(resolved / "ca.key")], cwd=ROOT)
+    assert ignored.returncode == 0, f"{inventory}: git does not ignore {resolved}/ca.key"

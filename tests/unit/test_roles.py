@@ -147,3 +147,52 @@ def test_hub_role_sets_the_keys_the_schema_marks_for_it():
     managed = load(ROOT / "roles" / "hub" / "vars" / "main.yml")["hub_managed_config"]
     always = {path for path in leaves(managed) if "." in path}
     assert always == set(managed_keys("ansible"))
+
+
+def secret_variables() -> set[str]:
+    """Every role variable its argument spec marks no_log (passwords, keys, tokens)."""
+    found = set()
+    for role in ROLES:
+        for spec in load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"].values():
+            found |= {name for name, option in spec["options"].items() if option.get("no_log")}
+    return found
+
+
+def template_tasks(role: str):
+    """(task file, task) for every template task of a role, blocks included."""
+
+    def walk(tasks):
+        for task in tasks or []:
+            yield task
+            for key in ("block", "rescue", "always"):
+                yield from walk(task.get(key))
+
+    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+        for task in walk(load(path) if isinstance(load(path), list) else []):
+            if "ansible.builtin.template" in task:
+                yield path, task
+
+
+def test_templates_that_carry_secrets_never_show_them_in_a_diff():
+    """`--diff` prints a changed template whole: one holding a secret must say diff: false (or no_log)."""
+    import fnmatch
+    import re
+
+    secrets = secret_variables()
+    assert {"proxy_keepalived_password", "monitoring_alert_email_password"} <= secrets
+    pattern = re.compile(r"\b(" + "|".join(sorted(secrets)) + r")\b")
+    missing = []
+    for role in ROLES:
+        tasks = list(template_tasks(role))
+        # A templated src ({{ item }}.env.j2) stands for the templates no other task names.
+        named = {str(t["ansible.builtin.template"]["src"]) for _, t in tasks}
+        for path, task in tasks:
+            src = str(task["ansible.builtin.template"]["src"])
+            glob = re.sub(r"\{\{.*?\}\}", "*", src)
+            files = [
+                f for f in (ROOT / "roles" / role / "templates").glob("*")
+                if fnmatch.fnmatch(f.name, glob) and (f.name == src or f.name not in named)
+            ]  # fmt: skip
+            if any(pattern.search(f.read_text()) for f in files) and not (task.get("diff") is False or task.get("no_log")):
+                missing.append(f"{path.relative_to(ROOT)}: {task['name']}")
+    assert not missing, missing

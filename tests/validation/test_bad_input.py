@@ -329,9 +329,36 @@ def test_relay_image_missing(tmp_path, target):
     assert_stopped_in_validation(run_site(inv), 'relay_image is ""', "images/relay")
 
 
-def test_proxy_upload_limit_that_is_not_a_size(tmp_path, target):
-    inv = platform_inventory(tmp_path, target, platform={"proxy_client_max_body_size": "lots"})
-    assert_stopped_in_validation(run_site(inv), 'proxy_client_max_body_size "lots"', "sizes like 256m")
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"proxy_client_max_body_size": "lots"}, ['proxy_client_max_body_size is "lots"', "NGINX size"]),
+        # 0 is NGINX's "no limit": anyone could send any size to /hub/login.
+        ({"proxy_hub_max_body_size": "0"}, ['proxy_hub_max_body_size is "0"', "at least one byte"]),
+        (
+            {"proxy_rate_limits": {"login": {"rate": "0r/s", "burst": 5}, "api": {"rate": "5r/s", "burst": 5},
+                                   "token": {"rate": "1r/s", "burst": 1}}},
+            ["proxy_rate_limits.login is", '"0r/s"', "1 or more requests like 5r/s"],
+        ),
+    ],
+    ids=["upload-not-a-size", "hub-body-unlimited", "login-rate-zero"],
+)  # fmt: skip
+def test_proxy_request_limits_that_are_off_or_not_sizes(tmp_path, target, setting, expected):
+    inv = platform_inventory(tmp_path, target, platform=setting)
+    assert_stopped_in_validation(run_site(inv), *expected)
+
+
+def test_hub_uid_taken_by_an_account_of_the_host(tmp_path):
+    """A host account with the hub's uid would own the hub's secrets: refused before any change."""
+    host = start_container([])
+    try:
+        subprocess.run(
+            ["docker", "exec", host, "useradd", "--system", "--uid", "990", "metricsd"], check=True, capture_output=True
+        )
+        inv = platform_inventory(tmp_path, host)
+        assert_stopped_in_validation(run_site(inv), "twinhub_hub_uid 990 is taken on h1", '"metricsd"')
+    finally:
+        subprocess.run(["docker", "rm", "-f", host], capture_output=True)
 
 
 def test_staging_hub_sharing_the_database(tmp_path, target):
@@ -350,6 +377,9 @@ def test_staging_pair_with_its_own_database_passes(tmp_path, target):
 
 
 # --- monitoring, publishing and log shipping ---
+MONITORING_USERS = {"monitoring_web_users": {"prometheus": "p" * 24, "ops": "o" * 24}}
+
+
 def monitored_inventory(tmp_path, target, monitoring=None, nbviewer=None, everywhere=None) -> Path:
     """The platform with monitoring on the proxy host and nbviewer on the registry host, as in the lab.
 
@@ -360,7 +390,7 @@ def monitored_inventory(tmp_path, target, monitoring=None, nbviewer=None, everyw
     data = yaml.safe_load(inv.read_text())
     base = {"ansible_host": target, "pki_ca_dir": str(tmp_path / "ca"), **(everywhere or {})}
     data["all"]["children"]["monitoring"] = {
-        "hosts": {"p1": {**base, "monitoring_hub_metrics_token": "m" * 40, **(monitoring or {})}}
+        "hosts": {"p1": {**base, "monitoring_hub_metrics_token": "m" * 40, **MONITORING_USERS, **(monitoring or {})}}
     }
     data["all"]["children"]["nbviewer"] = {
         "hosts": {"r1": {**base, "nbviewer_server_name": "nbviewer.example.org", "nbviewer_image": "r.example.org/nbviewer:1",
@@ -396,12 +426,32 @@ def test_monitoring_without_the_hub_metrics_token(tmp_path, target):
     assert_stopped_in_validation(run_site(inv), "monitoring_hub_metrics_token: empty", "hub_prometheus_token")
 
 
-def test_nbviewer_on_the_hubs_own_name(tmp_path, target):
+@pytest.mark.parametrize(
+    "users",
+    [{}, {"prometheus": "p" * 24, "ops": "short"}],
+    ids=["nobody", "weak-password"],
+)
+def test_monitoring_open_to_anonymous_or_weak_logins(tmp_path, target, users):
+    inv = monitored_inventory(tmp_path, target, monitoring={"monitoring_web_users": users})
+    out = assert_stopped_in_validation(run_site(inv), "monitoring_web_users has", "16 or more characters")
+    assert "p" * 24 not in out  # the passwords are never printed
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("jupyter.example.org", "nbviewer_server_name=jupyter.example.org is also a name of the hub"),
+        # Among users' servers (<user>.jupyter.example.org), in the hub's cookie domain.
+        ("nbviewer.jupyter.example.org", "nbviewer_server_name=nbviewer.jupyter.example.org is under the hub's name"),
+    ],
+    ids=["same-name", "under-the-hub"],
+)
+def test_nbviewer_on_or_under_the_hubs_name(tmp_path, target, name, expected):
     inv = monitored_inventory(
-        tmp_path, target, nbviewer={"nbviewer_server_name": "jupyter.example.org"},
+        tmp_path, target, nbviewer={"nbviewer_server_name": name},
         everywhere={"proxy_server_names": ["jupyter.example.org"]},
     )  # fmt: skip
-    assert_stopped_in_validation(run_site(inv), "nbviewer_server_name=jupyter.example.org is also a name of the hub")
+    assert_stopped_in_validation(run_site(inv), expected)
 
 
 def test_log_shipping_to_a_url_with_a_path(tmp_path, target):
