@@ -22,6 +22,8 @@ def monitoring(port: int = 9090, login: bool = True) -> requests.Session:
     """A session for Prometheus (9090) or Alertmanager (9093): the lab CA, and the operator's login unless told not."""
     session = requests.Session()
     session.verify = lab().ca_file
+    # REQUESTS_CA_BUNDLE from the environment would override the lab CA.
+    session.trust_env = False
     if login:
         session.auth = lab().monitoring_login()
     return session
