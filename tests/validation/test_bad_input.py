@@ -195,7 +195,12 @@ HUB_SECRETS = {
         },
     },
 }
-DB_OK = {"postgres_databases": [{"name": "jupyterhub", "owner": "jupyterhub", "password": "d" * 24}]}
+DB_OK = {
+    "postgres_databases": [{"name": "jupyterhub", "owner": "jupyterhub", "password": "d" * 24}],
+    # The database host's dumps go into the backup repository: one it reaches.
+    "backup_repository": "sftp:backup@backup.example.org:/srv/restic",
+    "backup_password": "b" * 24,
+}
 
 
 def platform_inventory(tmp_path, target, hub_vars=None, db_vars=None, hub_b_vars=None, platform=None) -> Path:
@@ -359,6 +364,13 @@ def test_hub_uid_taken_by_an_account_of_the_host(tmp_path):
         assert_stopped_in_validation(run_site(inv), "twinhub_hub_uid 990 is taken on h1", '"metricsd"')
     finally:
         subprocess.run(["docker", "rm", "-f", host], capture_output=True)
+
+
+def test_database_host_that_cannot_reach_the_backup_repository(tmp_path, target):
+    inv = platform_inventory(tmp_path, target, db_vars={"backup_repository": "/srv/backup/restic"})
+    assert_stopped_in_validation(
+        run_site(inv), 'backup_repository is "/srv/backup/restic", a path on the storage host', "d1 is not a storage host"
+    )
 
 
 def test_staging_hub_sharing_the_database(tmp_path, target):

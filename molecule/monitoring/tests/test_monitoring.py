@@ -111,7 +111,7 @@ def test_all_twinhub_rules_are_loaded():
     assert {
         "TwinhubActiveHubDown", "TwinhubHubFailover", "TwinhubNoHubHealthy", "TwinhubProxyDown",
         "TwinhubSpawnFailuresRising", "TwinhubSpawnSlow", "TwinhubStorageFilling", "TwinhubBackupStale",
-        "TwinhubCertificateExpiring", "TwinhubTargetDown",
+        "TwinhubCertificateExpiring", "TwinhubTargetDown", "TwinhubBackupCheckFailed",
     } <= rules  # fmt: skip
 
 
@@ -135,6 +135,16 @@ def test_a_backup_older_than_the_limit_fires():
     HOST.check_output(f"echo 'twinhub_backup_last_success_timestamp_seconds {stale}' > {path}")
     try:
         wait_alert("TwinhubBackupStale")
+    finally:
+        HOST.run(f"rm -f {path}")
+
+
+def test_a_failed_repository_check_fires():
+    path = "/var/lib/prometheus/node-exporter/twinhub_backup_check.prom"
+    HOST.check_output(f"echo 'twinhub_backup_check_success 0' > {path}")
+    try:
+        labels = wait_alert("TwinhubBackupCheckFailed")
+        assert labels["severity"] == "critical"
     finally:
         HOST.run(f"rm -f {path}")
 
