@@ -180,8 +180,8 @@ def test_owncloud_user_name_outside_the_rules(tmp_path, target):
 
 
 HUB_SECRETS = {
-    "hub_image": "registry.example.org:5000/twinhub/hub:1.0",
-    "relay_image": "registry.example.org:5000/twinhub/relay:1.0",
+    "hub_image": "registry.example.org:5000/twinhub/hub:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "relay_image": "registry.example.org:5000/twinhub/relay:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     "hub_cookie_secret": "ab" * 32,
     "hub_crypt_key": "cd" * 32,
     "hub_proxy_token": "p" * 40,
@@ -190,7 +190,7 @@ HUB_SECRETS = {
     "hub_platform_config": {
         "auth": {"type": "pam", "allowed_groups": ["jupyter"]},
         "spawner": {
-            "images": {"notebook": "registry.example.org:5000/twinhub/notebook:1.0"},
+            "images": {"notebook": "registry.example.org:5000/twinhub/notebook:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
             "profiles": {"small": {"display_name": "Small", "image": "notebook"}},
         },
     },
@@ -327,6 +327,18 @@ def test_hub_api_port_set_for_the_hubs_only(tmp_path, target):
 def test_mode_that_does_not_exist(tmp_path, target):
     inv = platform_inventory(tmp_path, target, platform={"twinhub_mode": "active-active"})
     assert_stopped_in_validation(run_site(inv), "twinhub_mode must be one of: failover, staging, got: active-active")
+
+
+def test_notebook_image_by_tag_only(tmp_path, target):
+    """Production references images by digest: a tag pushed again must not change what runs."""
+    cfg = yaml.safe_load(yaml.safe_dump(HUB_SECRETS["hub_platform_config"]))
+    cfg["spawner"]["images"]["notebook"] = "registry.example.org:5000/twinhub/notebook:1.0"
+    inv = platform_inventory(tmp_path, target, hub_vars={"hub_platform_config": cfg})
+    assert_stopped_in_validation(
+        run_site(inv),
+        'hub_platform_config.spawner.images.notebook is "registry.example.org:5000/twinhub/notebook:1.0"',
+        "expected a reference by digest",
+    )
 
 
 def test_relay_image_missing(tmp_path, target):
