@@ -69,6 +69,11 @@ def test_the_database_leaves_its_host_and_a_wiped_database_comes_back():
         assert r.returncode == 0, r.stdout[-4000:]
         print(f"\nrestore.yml restore_database=jupyterhub: {took:.0f}s")
 
+        # The database as it was, not only its tables: nobody else may connect
+        # (the postgres role revoked it; a second site.yml run finds nothing to change).
+        public = "select has_database_privilege('public', 'jupyterhub', 'CONNECT')"
+        assert lab_exec(DB_HOST, "runuser", "-u", "postgres", "--", "psql", "-tAc", public).stdout.strip() == "f"
+
         # The hub serves with bob: his token is still his, his server (never
         # stopped) is adopted, and its kernel answers through the hub's proxy.
         me = bob.api.get(f"{hub.url}/hub/api/user", timeout=30)
