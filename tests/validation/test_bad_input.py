@@ -190,7 +190,9 @@ HUB_SECRETS = {
     "hub_platform_config": {
         "auth": {"type": "pam", "allowed_groups": ["jupyter"]},
         "spawner": {
-            "images": {"notebook": "registry.example.org:5000/twinhub/notebook:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+            "images": {
+                "notebook": "registry.example.org:5000/twinhub/notebook:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            },
             "profiles": {"small": {"display_name": "Small", "image": "notebook"}},
         },
     },
