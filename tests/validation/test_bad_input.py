@@ -214,7 +214,8 @@ def platform_inventory(tmp_path, target, hub_vars=None, db_vars=None, hub_b_vars
         "h1": {**everywhere, **HUB_SECRETS, **(hub_vars or {})},
         "h2": {**everywhere, **HUB_SECRETS, **(hub_vars or {}), **(hub_b_vars or {})},
         "d1": {**everywhere, **DB_OK, **(db_vars or {})},
-        "r1": everywhere,
+        # Pushes go to the registry host's loopback push side with this login.
+        "r1": {**everywhere, "registry_push_password": "r" * 24},
     }
     return inventory(tmp_path, target, groups, hostvars)
 
