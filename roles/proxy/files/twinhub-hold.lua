@@ -27,6 +27,10 @@ local timeout = tonumber(ngx.var.twinhub_hold_timeout) or 60
 -- it found. Hundreds of held requests then put one poller's load on the
 -- hubs (a probe round every POLL_INTERVAL), not one each.
 local POLL_INTERVAL = 0.1
+-- How often a waiting request reads what the poller found: a shared-dict
+-- read, cheap even for hundreds of them, and the delay it adds to a request
+-- released after a takeover (0.05 s cost the lab's failover ~0.04 s).
+local WAIT_INTERVAL = 0.02
 -- A hub seen serving is believed this long by the requests that wait: short,
 -- so a request held just after that hub died polls again instead of being
 -- sent to it.
@@ -76,7 +80,7 @@ while ngx.now() - start < timeout do
         ngx.var.twinhub_held = string.format("%.3f", ngx.now() - start)
         return
     end
-    ngx.sleep(POLL_INTERVAL / 2)
+    ngx.sleep(WAIT_INTERVAL)
     ngx.update_time()
 end
 return ngx.exit(502)
