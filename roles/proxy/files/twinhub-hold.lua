@@ -28,8 +28,8 @@ local timeout = tonumber(ngx.var.twinhub_hold_timeout) or 60
 -- hubs (a probe round every POLL_INTERVAL), not one each.
 local POLL_INTERVAL = 0.1
 -- How often a waiting request reads what the poller found: a shared-dict
--- read, cheap even for hundreds of them, and the delay it adds to a request
--- released after a takeover (0.05 s cost the lab's failover ~0.04 s).
+-- read, cheap even for hundreds of them, and at most the delay it adds to a
+-- request released after a takeover.
 local WAIT_INTERVAL = 0.02
 -- A hub seen serving is believed this long by the requests that wait: short,
 -- so a request held just after that hub died polls again instead of being
