@@ -4,6 +4,8 @@
     {{ owncloud_users | map('twinhub_user_dir', 'owncloud_users') }}  (a bad name names the setting)
     {{ 'John Doe' | twinhub_user_name_problem }}  ->  why the name is refused ('' if it is not)
     {{ password | twinhub_bcrypt('monitoring proxy ops') }}  ->  $2b$10$... (the same for the same seed)
+    {{ '10.1.2.3/24' | twinhub_network_problem }}  ->  why it is not an address or network ('' if it is)
+    {{ '10.1.2.3' | twinhub_address_in(['10.1.0.0/16']) }}  ->  True
 
 The spelling of a user's name for homes and services is hubconfig.names'
 (DockerSpawner's escaping): written once, so Ansible imports it rather than
@@ -57,10 +59,33 @@ def twinhub_bcrypt(password: str, seed: str, rounds: int = 10) -> str:
     return get_encrypted_password(str(password), "bcrypt", salt=salt, rounds=int(rounds))
 
 
+# Addresses and networks with the standard library's ipaddress: the
+# ansible.utils filters would need netaddr in the toolchain for two calls.
+def twinhub_network_problem(value: object) -> str:
+    """Why `value` is not an IPv4/IPv6 address or network (CIDR), or ''."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return f"{value!r} is not an IPv4 or IPv6 address or network (such as 192.0.2.10 or 192.0.2.0/24)"
+    return "" if isinstance(value, str) else f"{value!r} is not a string"
+
+
+def twinhub_address_in(address: str, networks: list) -> bool:
+    """Whether `address` is in one of `networks` (addresses or CIDRs)."""
+    import ipaddress
+
+    addr = ipaddress.ip_address(str(address))
+    return any(addr in ipaddress.ip_network(str(n), strict=False) for n in networks)
+
+
 class FilterModule:
     def filters(self):
         return {
             "twinhub_user_dir": twinhub_user_dir,
             "twinhub_user_name_problem": twinhub_user_name_problem,
             "twinhub_bcrypt": twinhub_bcrypt,
+            "twinhub_network_problem": twinhub_network_problem,
+            "twinhub_address_in": twinhub_address_in,
         }

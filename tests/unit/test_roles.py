@@ -8,6 +8,7 @@ scenario and a validate task file.
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,24 @@ def test_templates_that_carry_secrets_never_show_them_in_a_diff():
             if any(pattern.search(f.read_text()) for f in files) and not (task.get("diff") is False or task.get("no_log")):
                 missing.append(f"{path.relative_to(ROOT)}: {task['name']}")
     assert not missing, missing
+
+
+def test_firewall_reads_the_ports_the_owning_roles_set():
+    # The firewall's table (roles/firewall/vars/main.yml) reads each port
+    # setting with its role's default: the two must agree, or a site that
+    # keeps the default would open the wrong port.
+    text = (ROOT / "roles" / "firewall" / "vars" / "main.yml").read_text()
+    uses = re.findall(r"(\w+) \| default\(([^()]*)\)", text)
+    defaults = {}
+    for path in (ROOT / "roles").glob("*/defaults/main.yml"):
+        defaults.update(load(path) or {})
+    checked = 0
+    for name, default in uses:
+        if name.startswith("firewall_"):
+            continue
+        assert name in defaults, f"roles/firewall/vars/main.yml reads {name}, which no role sets"
+        assert yaml.safe_load(default) == defaults[name], (
+            f"{name}: the firewall assumes {default}, its role's default is {defaults[name]!r}"
+        )
+        checked += 1
+    assert checked >= 12
