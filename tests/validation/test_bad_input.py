@@ -368,6 +368,21 @@ def test_proxy_request_limits_that_are_off_or_not_sizes(tmp_path, target, settin
     assert_stopped_in_validation(run_site(inv), *expected)
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"firewall_operator_networks": ["10.0.0.0/33"]},
+         ["firewall_operator_networks: '10.0.0.0/33' is not an IPv4 or IPv6 address or network", "Expected a list"]),
+        ({"firewall_extra_rules": [{"name": "dask", "hosts": ["hubs"], "tcp": [87860], "from": ["proxy"]}]},
+         ["firewall rule 'dask': tcp port 87860 is not a port (1-65535)"]),
+    ],
+    ids=["operator-network-not-a-cidr", "extra-rule-port-out-of-range"],
+)  # fmt: skip
+def test_firewall_settings_that_are_not_networks_or_ports(tmp_path, target, setting, expected):
+    inv = platform_inventory(tmp_path, target, platform=setting)
+    assert_stopped_in_validation(run_site(inv), *expected)
+
+
 def test_hub_uid_taken_by_an_account_of_the_host(tmp_path):
     """A host account with the hub's uid would own the hub's secrets: refused before any change."""
     host = start_container([])
