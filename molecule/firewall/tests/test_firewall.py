@@ -77,7 +77,7 @@ def test_reload_and_stop_leave_dockers_rules_alone():
 
 
 def test_the_rules_file_and_unit():
-    conf = FW.file("/etc/twinhub/firewall.nft")
+    conf = FW.file("/etc/twinhub-firewall.nft")
     assert conf.mode == 0o640
     assert conf.contains("PostgreSQL")
     assert FW.service("twinhub-firewall").is_enabled
