@@ -1,8 +1,10 @@
 """A Slurm cluster: jobs run as the user who submitted them, held to what they asked for."""
 
+import json
 import os
 import time
 
+import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -73,3 +75,63 @@ def test_a_cancelled_job_stops_on_the_node():
             break
         time.sleep(0.5)
     assert NODE.run("pgrep -u alice.smith -x sleep").rc != 0
+
+
+def rest(key=b"molecule-jwt-key-0123456789abcdef0123456789abc"):
+    from hubconfig.slurm import SlurmCluster
+
+    address = CTL.check_output("ip -4 -o addr show dev eth0").split()[3].split("/")[0]
+    return SlurmCluster("alpha", f"http://{address}:6820", key)
+
+
+def test_slurmrestd_runs_a_job_as_the_user_named_by_the_token():
+    job_id = rest().submit(
+        "alice.smith",
+        "#!/bin/sh\nid -un > /tmp/rest-job.out\n",
+        partition="short",
+        cpus=1,
+        memory_mb=64,
+        minutes=1,
+        cwd="/tmp",
+        environment={"PATH": "/usr/bin:/bin"},
+    )
+    for _ in range(40):
+        job = rest().job("alice.smith", job_id)
+        if job and job.state == "COMPLETED":
+            break
+        time.sleep(0.25)
+    assert job is not None
+    assert (job.state, job.node, job.user, job.cpus, job.memory_mb, job.time_limit_minutes) == (
+        "COMPLETED",
+        "slurm-node",
+        "alice.smith",
+        1,
+        64,
+        1,
+    )
+    out = NODE.file("/tmp/rest-job.out")
+    assert out.content_string.strip() == "alice.smith"
+    assert out.user == "alice.smith"
+
+
+def test_slurmrestd_refuses_a_token_from_another_key():
+    from hubconfig.slurm import SlurmError
+
+    with pytest.raises(SlurmError, match="Slurm cluster alpha refused GET"):
+        rest(key=b"x" * 40).job("alice.smith", 100)
+
+
+def test_no_job_runs_as_root_even_with_the_key():
+    import jwt
+
+    token = jwt.encode({"sun": "root", "exp": int(time.time()) + 60}, b"molecule-jwt-key-0123456789abcdef0123456789abc")
+    r = CTL.run(
+        "curl -s -X POST -H 'Content-Type: application/json' -H 'X-SLURM-USER-NAME: root'"
+        f" -H 'X-SLURM-USER-TOKEN: {token}' http://127.0.0.1:6820/slurm/v0.0.38/job/submit"
+        ' -d \'{"script": "#!/bin/sh\\ntrue\\n", "job": {"partition": "short", "current_working_directory": "/tmp",'
+        ' "environment": {"PATH": "/bin"}}}\''
+    )
+    reply = json.loads(r.stdout)
+    assert reply["errors"], reply  # refused, with Slurm's reason
+    assert not reply.get("job_id"), reply
+    assert CTL.check_output("squeue --noheader --user root") == ""
