@@ -537,3 +537,30 @@ def test_accounts_from_a_directory_with_a_ca_that_is_not_one(tmp_path, target):
     }
     inv = inventory(tmp_path, target, {"sssd": ["h1"]}, {"h1": sssd})
     assert_stopped_in_validation(run_site(inv), "sssd_ldap_ca_cert is not a PEM certificate", "system trust store")
+
+
+# --- HPC: Slurm clusters and the Kerberos realm ---
+CLUSTER = {"node_cpus": 2, "node_memory_mb": 2048, "partitions": [{"name": "batch", "default": True, "max_time": "08:00:00"}]}
+SLURM_OK = {
+    "slurm_cluster": "alpha",
+    "slurm_clusters": {"alpha": CLUSTER},
+    "slurm_munge_key": "m" * 40,
+    "slurm_jwt_key": "j" * 40,
+}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"slurm_munge_key": ""}, ["slurm_munge_key has 0 characters on s1 (cluster alpha)", "32 or more from the vault"]),
+        ({"slurm_cluster": "gamma"}, ['slurm_cluster is "gamma" on s1', "expected one of the clusters in slurm_clusters (alpha)"]),
+        ({"slurm_clusters": {"alpha": {**CLUSTER, "partitions": [{"name": "batch", "max_time": "08:00:00", "max_cpus": 4}]}}},
+         ["slurm_clusters.alpha.partitions is", "max_cpus (up to node_cpus 2)"]),
+        ({"kdc_realm": "twinhub.lab"}, ['kdc_realm is "twinhub.lab"', "expected an uppercase realm"]),
+    ],
+    ids=["munge-key-missing", "unknown-cluster", "partition-beyond-the-node", "realm-lowercase"],
+)  # fmt: skip
+def test_hpc_settings_refused_before_any_change(tmp_path, target, settings, expected):
+    hostvars = {"s1": {**SLURM_OK, "kdc_realm": "TWINHUB.LAB", "kdc_master_password": "k" * 24, **settings}}
+    inv = inventory(tmp_path, target, {"slurm_controllers": ["s1"], "slurm_computes": ["s1"], "kdc": ["s1"]}, hostvars)
+    assert_stopped_in_validation(run_site(inv), *expected)
