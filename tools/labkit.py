@@ -293,8 +293,15 @@ def lab_exec(host: str, *cmd: str, check: bool = True, timeout: int = 60) -> Res
     return lab().exec(host, *cmd, check=check, timeout=timeout)
 
 
-def ansible_playbook(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """ansible-playbook from the venv with the project's ansible.cfg, facts kept in memory."""
+def ansible_playbook(*args: str, timeout: int = 600, facts_cache: Path | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook from the venv with the project's ansible.cfg.
+
+    Facts are kept in memory (never the project's cache of the lab's hosts),
+    or in `facts_cache`: a directory of the caller's, for runs against the
+    same throwaway hosts that need not gather their facts again.
+    """
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
+    if facts_cache is not None:
+        env.update(ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(facts_cache))
     playbook = Path(sys.executable).parent / "ansible-playbook"
     return subprocess.run([str(playbook), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
