@@ -43,11 +43,32 @@ def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: 
     return schema
 
 
+# Slurm's time limit: minutes, or [days-]hours:minutes:seconds.
+SLURM_TIME = {
+    "type": "string",
+    "pattern": r"^([0-9]+|([0-9]+-)?[0-9]{1,2}:[0-9]{2}:[0-9]{2})$",
+    "description": "a Slurm time limit like 02:00:00, 1-00:00:00 or 90 (minutes)",
+}
 PROFILE = obj(
     {
         "display_name": {"type": "string", "minLength": 1},
         "description": {"type": "string", "default": ""},
-        "image": {"type": "string", "minLength": 1, "description": "a key of spawner.images"},
+        "kind": {
+            "enum": ["container", "slurm"],
+            "default": "container",
+            "description": "container: a server of spawner.type (Swarm, Docker, Kubernetes); slurm: a batch job on"
+            " spawner.slurm.clusters[cluster] (cpu_limit cores, mem_limit memory, time_limit)",
+        },
+        "image": {"type": "string", "default": "", "description": "a key of spawner.images (kind container)"},
+        "cluster": {"type": "string", "default": "", "description": "kind slurm: a key of spawner.slurm.clusters"},
+        "partition": {"type": "string", "default": "", "description": "kind slurm: a partition of the cluster"},
+        "time_limit": {**SLURM_TIME, "default": "01:00:00"},
+        "modules": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._+/-]*$", "description": "a module name"},
+            "default": [],
+            "description": "kind slurm: environment modules loaded before the server starts (module load)",
+        },
         "cpu_limit": {"type": "number", "exclusiveMinimum": 0, "default": 1},
         "mem_limit": {**SIZE, "default": "2G"},
         "cpu_guarantee": {
@@ -64,7 +85,29 @@ PROFILE = obj(
         },
         "environment": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
     },
-    required=["display_name", "image"],
+    required=["display_name"],
+)
+# What the hub knows of a cluster: where its slurmrestd listens, the key
+# its tokens are signed with, and its partitions' limits (profiles are
+# checked against them). The hub role writes it from the inventory.
+SLURM_CLUSTER = obj(
+    {
+        "url": URL,
+        "key_file": PATH,
+        "partitions": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": obj(
+                {
+                    "max_cpus": {"type": "integer", "minimum": 1},
+                    "max_memory_mb": {"type": "integer", "minimum": 1},
+                    "max_time": SLURM_TIME,
+                },
+                required=["max_cpus", "max_memory_mb", "max_time"],
+            ),
+        },
+    },
+    required=["url", "key_file", "partitions"],
 )
 
 # Keys a deployment tool sets itself, marked here once. The Helm chart
@@ -318,6 +361,34 @@ SCHEMA: dict[str, Any] = obj(
                     "default": "ifnotpresent",
                     "description": "docker and kube spawners; Swarm nodes pull for themselves",
                 },
+                "slurm": obj(
+                    {
+                        # Written by the hub role from the inventory's clusters
+                        # when there are any (not marked: a conditional section).
+                        "clusters": {"type": "object", "additionalProperties": SLURM_CLUSTER, "default": {}},
+                        "hub_url": {
+                            **OPT_URL,
+                            "default": "",
+                            "description": "where jobs reach the hub API (the public URL through NGINX); empty: the hub's",
+                        },
+                        "jupyter_path": {
+                            **PATH,
+                            "default": "/opt/notebook/bin",
+                            "description": "the directory of jupyterhub-singleuser on the compute nodes",
+                        },
+                        "start_timeout": {
+                            "type": "integer",
+                            "minimum": 10,
+                            "default": 300,
+                            "description": "seconds a job may wait in the queue and start before the spawn fails",
+                        },
+                        "ca_file": {
+                            **PATH,
+                            "default": "/etc/ssl/certs/ca-certificates.crt",
+                            "description": "the CA bundle on the compute nodes that trusts the hub's public name",
+                        },
+                    }
+                ),
             },
             required=["images", "profiles"],
         ),
@@ -412,6 +483,14 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
 
     size_bytes = ByteSpecification().validate
     for slug, profile in sp["profiles"].items():
+        if profile["kind"] == "slurm":
+            if sp["type"] not in ("swarm", "docker"):
+                problems.append(
+                    f"spawner.profiles.{slug}.kind: 'slurm' with spawner.type {sp['type']!r};"
+                    " expected spawner.type swarm or docker (the Kubernetes variant has no Slurm profiles)"
+                )
+            problems += _slurm_profile_problems(slug, profile, sp, size_bytes)
+            continue
         if profile["image"] not in sp["images"]:
             problems.append(
                 f"spawner.profiles.{slug}.image: {profile['image']!r} is not in the image allow-list; "
@@ -477,6 +556,46 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     nbviewer = cfg["services"]["nbviewer"]
     if nbviewer["enabled"] and not nbviewer["url"]:
         problems.append("services.nbviewer.url: empty; expected nbviewer's public URL when nbviewer is enabled")
+    return problems
+
+
+def slurm_minutes(limit: str) -> int:
+    """A Slurm time limit (SLURM_TIME) in minutes, rounded up."""
+    if ":" not in limit:
+        return int(limit)
+    days, _, clock = limit.rpartition("-")
+    h, m, sec = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 1440 + h * 60 + m + (1 if sec else 0)
+
+
+def _slurm_profile_problems(slug: str, profile: dict[str, Any], sp: dict[str, Any], size_bytes) -> list[str]:
+    """A Slurm profile against its cluster's partitions (spawner.slurm.clusters)."""
+    at = f"spawner.profiles.{slug}"
+    clusters = sp["slurm"]["clusters"]
+    if profile["image"]:
+        return [f"{at}.image: {profile['image']!r} set on a slurm profile; expected it left out (jobs run the nodes' Jupyter)"]
+    if profile["cluster"] not in clusters:
+        return [
+            f"{at}.cluster: {profile['cluster']!r} is not a Slurm cluster of the platform; expected one of {sorted(clusters)}"
+        ]
+    partitions = clusters[profile["cluster"]]["partitions"]
+    if profile["partition"] not in partitions:
+        return [
+            f"{at}.partition: {profile['partition']!r} is not a partition of cluster {profile['cluster']};"
+            f" expected one of {sorted(partitions)}"
+        ]
+    limits, problems = partitions[profile["partition"]], []
+    where = f"partition {profile['partition']} of cluster {profile['cluster']}"
+    cores = profile["cpu_limit"]
+    if cores != int(cores) or cores > limits["max_cpus"]:
+        problems.append(f"{at}.cpu_limit: {cores:g} cores; expected a whole number up to {limits['max_cpus']} ({where})")
+    memory_mb = size_bytes(None, profile["mem_limit"]) // 2**20
+    if memory_mb > limits["max_memory_mb"]:
+        problems.append(
+            f"{at}.mem_limit: {profile['mem_limit']!r} ({memory_mb} MB); expected at most {limits['max_memory_mb']} MB ({where})"
+        )
+    if slurm_minutes(profile["time_limit"]) > slurm_minutes(limits["max_time"]):
+        problems.append(f"{at}.time_limit: {profile['time_limit']!r}; expected at most {limits['max_time']} ({where})")
     return problems
 
 

@@ -122,6 +122,11 @@ class SlurmCluster:
     def cancel(self, user: str, job_id: int) -> None:
         self._call("DELETE", f"/job/{int(job_id)}", user)
 
+    def node_address(self, user: str, node: str) -> str:
+        """The address a compute node is reached at (its NodeAddr; the name when Slurm gives none)."""
+        nodes = self._call("GET", f"/node/{node}", user).get("nodes") or []
+        return str(nodes[0].get("address") or node) if nodes else node
+
     def _call(self, method: str, path: str, user: str, body: Any = None) -> dict:
         import requests
 

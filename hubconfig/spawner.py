@@ -34,12 +34,26 @@ def options_form(sp: dict[str, Any]) -> str:
     for slug, p in sp["profiles"].items():
         checked = " checked" if slug == default else ""
         label = html.escape(p["display_name"])
-        detail = html.escape(f"{p['cpu_limit']:g} CPU, {p['mem_limit']} memory. {p['description']}".strip())
+        detail = html.escape(f"{describe(p)}. {p['description']}".strip())
         rows.append(
             f'<div class="radio"><label><input type="radio" name="profile" value="{html.escape(slug)}"{checked}>'
             f" <strong>{label}</strong> <small>{detail}</small></label></div>"
         )
     return "\n".join(rows)
+
+
+def describe(profile: dict[str, Any]) -> str:
+    """What a profile gives, as the spawn form says it."""
+    if profile["kind"] == "slurm":
+        return (
+            f"{profile['cpu_limit']:g} cores, {profile['mem_limit']} memory, {profile['time_limit']}"
+            f" on cluster {profile['cluster']} (partition {profile['partition']})"
+        )
+    return f"{profile['cpu_limit']:g} CPU, {profile['mem_limit']} memory"
+
+
+def has_slurm(sp: dict[str, Any]) -> bool:
+    return any(p["kind"] == "slurm" for p in sp["profiles"].values())
 
 
 def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
@@ -71,12 +85,36 @@ def profile_applier(sp: dict[str, Any]):
         if slug not in profiles:
             raise web.HTTPError(400, f"profile {slug!r} is not allowed; choose one of {sorted(profiles)}")
         profile = profiles[slug]
-        spawner.image = images[profile["image"]]
-        for name, value in {"cpu_guarantee": None, "mem_guarantee": None, **resources(profile)}.items():
-            setattr(spawner, name, value)
+        # One form for containers and Slurm jobs: the profile spawner makes
+        # the spawner of the profile's kind, which gets the settings.
+        if hasattr(spawner, "use"):
+            spawner = spawner.use(profile["kind"])
+        if profile["kind"] == "slurm":
+            _slurm_job(spawner, profile)
+        else:
+            spawner.image = images[profile["image"]]
+            for name, value in {"cpu_guarantee": None, "mem_guarantee": None, **resources(profile)}.items():
+                setattr(spawner, name, value)
         spawner.environment = {**spawner.environment, **profile["environment"], "TWINHUB_PROFILE": slug}
 
-    return apply_user_options
+    async def apply_and_sync(spawner: Any, user_options: dict[str, Any]) -> None:
+        apply_user_options(spawner, user_options)
+        if hasattr(spawner, "sync_timeouts"):
+            spawner.sync_timeouts()
+
+    return apply_and_sync if has_slurm(sp) else apply_user_options
+
+
+def _slurm_job(spawner: Any, profile: dict[str, Any]) -> None:
+    """A Slurm profile's job: cluster, partition, cores, memory, time, modules."""
+    from hubconfig.schema import slurm_minutes
+
+    spawner.cluster = profile["cluster"]
+    spawner.partition = profile["partition"]
+    spawner.cpu_limit = float(profile["cpu_limit"])
+    spawner.mem_limit = profile["mem_limit"]
+    spawner.time_minutes = slurm_minutes(profile["time_limit"])
+    spawner.modules = list(profile["modules"])
 
 
 def user_dir_name(spawner: Any) -> str:
@@ -104,8 +142,9 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     # The user's name as homes, published/<user> and logs spell it.
     environment.add(c, {"TWINHUB_USER_DIR_NAME": user_dir_name})
     first = sp["profiles"][default_profile(sp)]
-    for name, value in resources(first).items():
-        setattr(c.Spawner, name, value)
+    if first["kind"] == "container":
+        for name, value in resources(first).items():
+            setattr(c.Spawner, name, value)
 
     if kind == "kube":
         _kube(c, sp)
@@ -115,13 +154,39 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     c.Spawner.apply_user_options = profile_applier(sp)
     if kind in ("docker", "swarm"):
         _docker(c, sp, swarm=kind == "swarm")
+    if has_slurm(sp):
+        _slurm(c, cfg)
+
+
+def _slurm(c: Any, cfg: dict[str, Any]) -> None:
+    """Profiles of kind slurm: the profile spawner in front of the container class and the Slurm one."""
+    sp, slurm = cfg["spawner"], cfg["spawner"]["slurm"]
+    c.TwinhubProfileSpawner.container_class = c.JupyterHub.spawner_class
+    c.JupyterHub.spawner_class = "hubconfig.profilespawner.TwinhubProfileSpawner"
+    s = c.TwinhubSlurmSpawner
+    s.clusters = slurm["clusters"]
+    s.jupyter_path = slurm["jupyter_path"]
+    s.ca_file = slurm["ca_file"]
+    s.local_state_dir = cfg["storage"]["local_state_dir"]
+    s.start_timeout = slurm["start_timeout"]
+    s.http_timeout = sp["http_timeout"]
+    # Jobs run outside the containers' network: they reach the hub API where
+    # users do (NGINX, which follows the serving hub), not at the relay.
+    if slurm["hub_url"]:
+        s.hub_connect_url = slurm["hub_url"]
+    s.cmd = ["jupyterhub-singleuser"]
 
 
 def _docker(c: Any, sp: dict[str, Any], swarm: bool) -> None:
     user = f"{sp['notebook_uid']}:{sp['notebook_gid']}"
     # DockerSpawner enforces the allow-list too, should user_options name an image.
     c.DockerSpawner.allowed_images = dict(sp["images"])
-    c.DockerSpawner.image = sp["images"][sp["profiles"][default_profile(sp)]["image"]]
+    # The default profile's image (the first container profile's if the
+    # default is a Slurm job).
+    containers = [p for p in sp["profiles"].values() if p["kind"] == "container"]
+    default = sp["profiles"][default_profile(sp)]
+    image = (default if default["kind"] == "container" else (containers or [None])[0] or {}).get("image")
+    c.DockerSpawner.image = sp["images"][image] if image else next(iter(sp["images"].values()))
     # Two independent hubs (staging) on one engine or Swarm never share names:
     # servers are named {prefix}-{username}[--{servername}].
     c.DockerSpawner.prefix = sp["name_prefix"]

@@ -346,6 +346,8 @@ def up(inventory: Path) -> None:
             args += NODE_RUN_FLAGS
         for cap in hvars.get("lab_capabilities") or []:
             args += ["--cap-add", cap]
+        for alias in hvars.get("lab_network_aliases") or []:
+            args += ["--network-alias", alias]
         for target, name_on_host in (hvars.get("lab_bind_mounts") or {}).items():
             source = CACHE_DIR / "lab" / name_on_host
             source.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,34 @@ def twinhub_address_in(address: str, networks: list) -> bool:
     return any(addr in ipaddress.ip_network(str(n), strict=False) for n in networks)
 
 
+def twinhub_slurm_clusters(controllers: list, hostvars, addresses: dict, key_dir: str) -> dict:
+    """The hub's view of the Slurm clusters (platform config spawner.slurm.clusters).
+
+    From each controller's settings (slurm role): its slurmrestd's URL at the
+    controller's platform address, the file the hub keeps the cluster's
+    token key in (<key_dir>/slurm_jwt_key_<cluster>), and each partition's
+    limits with the role's defaults (the node's CPUs and memory).
+    """
+    out = {}
+    for host in controllers:
+        v = hostvars[host]
+        name = str(v["slurm_cluster"])
+        cluster = v["slurm_clusters"][name]
+        out[name] = {
+            "url": f"http://{addresses[host]}:{int(v.get('slurm_rest_port', 6820))}",
+            "key_file": f"{key_dir}/slurm_jwt_key_{name}",
+            "partitions": {
+                str(p["name"]): {
+                    "max_cpus": int(p.get("max_cpus", cluster["node_cpus"])),
+                    "max_memory_mb": int(p.get("max_memory_mb", cluster["node_memory_mb"])),
+                    "max_time": str(p["max_time"]),
+                }
+                for p in cluster["partitions"]
+            },
+        }
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -88,4 +116,5 @@ class FilterModule:
             "twinhub_bcrypt": twinhub_bcrypt,
             "twinhub_network_problem": twinhub_network_problem,
             "twinhub_address_in": twinhub_address_in,
+            "twinhub_slurm_clusters": twinhub_slurm_clusters,
         }

@@ -677,6 +677,21 @@ CONTEXT = {
     "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
     "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
     "spawner.pull_policy": {"spawner": {"type": "docker"}},
+    # Slurm's settings matter once a profile is a Slurm job.
+    "spawner.slurm": {
+        "spawner": {
+            "profiles": {"hpc": {"display_name": "HPC", "kind": "slurm", "cluster": "a", "partition": "p"}},
+            "slurm": {
+                "clusters": {
+                    "a": {
+                        "url": "http://ctl.example.org:6820",
+                        "key_file": "/etc/twinhub/secrets/slurm_jwt_key_a",
+                        "partitions": {"p": {"max_cpus": 4, "max_memory_mb": 8192, "max_time": "08:00:00"}},
+                    }
+                }
+            },
+        }
+    },
 }
 
 
@@ -690,6 +705,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return shutil.copytree(current, tmp_path / "alt-secrets", dirs_exist_ok=True).as_posix()
     if "enum" in spec:
         return next(v for v in spec["enum"] if v != current)
+    if name == "clusters":  # the same cluster at another address
+        return {n: {**v, "url": "http://ctl2.example.org:6820"} for n, v in current.items()}
     kind = spec.get("type")
     if kind == "boolean":
         return not current

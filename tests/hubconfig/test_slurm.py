@@ -37,3 +37,161 @@ def test_a_cluster_that_does_not_answer_is_named_at_once():
     with pytest.raises(ClusterUnavailable, match=r"Slurm cluster beta does not answer at http://127\.0\.0\.1:"):
         c.submit("john.doe", "#!/bin/sh\n", partition="batch", cpus=1, memory_mb=64, minutes=1, cwd="/tmp", environment={})
     assert time.monotonic() - t0 < 2
+
+
+# ------------------------------------------- profiles of kind slurm (issue 19) ---
+def slurm_platform(tmp_path, **profile_changes) -> dict:
+    """A platform with a Swarm profile and a Slurm one on cluster alpha (one partition, 2 cores, 2 GB, 8 h)."""
+    import secrets as random
+
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    for name in ("cookie_secret", "crypt_key", "proxy_token", "prometheus_token"):
+        (secrets_dir / name).write_text(random.token_hex(32))
+        (secrets_dir / name).chmod(0o600)
+    (tmp_path / "alpha.key").write_text("k" * 40)
+    hpc = {"display_name": "Alpha", "kind": "slurm", "cluster": "alpha", "partition": "batch", "cpu_limit": 2,
+           "mem_limit": "1G", "time_limit": "02:00:00", "modules": ["gcc/12.2"], **profile_changes}  # fmt: skip
+    return {
+        "environment": "production",
+        "hub": {
+            "db_url": "postgresql://hub@db/hub",
+            "secrets_dir": str(secrets_dir),
+            "subdomain_host": "https://hub.example.org",
+        },
+        "auth": {"type": "pam", "allowed_groups": ["jupyter"]},
+        "spawner": {
+            "type": "swarm",
+            "images": {"base": "registry.example.org/notebook:1"},
+            "profiles": {"small": {"display_name": "Small", "image": "base"}, "alpha": hpc},
+            "slurm": {
+                "clusters": {
+                    "alpha": {
+                        "url": "http://ctl.example.org:6820",
+                        "key_file": str(tmp_path / "alpha.key"),
+                        "partitions": {"batch": {"max_cpus": 2, "max_memory_mb": 2048, "max_time": "08:00:00"}},
+                    }
+                },
+                "hub_url": "https://hub.example.org",
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"cluster": "gamma"}, "spawner.profiles.alpha.cluster: 'gamma' is not a Slurm cluster of the platform; expected one of ['alpha']"),
+        ({"partition": "gpu"}, "spawner.profiles.alpha.partition: 'gpu' is not a partition of cluster alpha; expected one of ['batch']"),
+        ({"cpu_limit": 4}, "spawner.profiles.alpha.cpu_limit: 4 cores; expected a whole number up to 2 (partition batch of cluster alpha)"),
+        ({"cpu_limit": 1.5}, "spawner.profiles.alpha.cpu_limit: 1.5 cores; expected a whole number up to 2"),
+        ({"mem_limit": "4G"}, "spawner.profiles.alpha.mem_limit: '4G' (4096 MB); expected at most 2048 MB (partition batch of cluster alpha)"),
+        ({"time_limit": "1-00:00:00"}, "spawner.profiles.alpha.time_limit: '1-00:00:00'; expected at most 08:00:00"),
+        ({"time_limit": "two hours"}, "spawner.profiles.alpha.time_limit: 'two hours' is not a Slurm time limit like 02:00:00"),
+        ({"image": "base"}, "spawner.profiles.alpha.image: 'base' set on a slurm profile; expected it left out"),
+        ({"modules": ["gcc; rm -rf ~"]}, "spawner.profiles.alpha.modules.0: 'gcc; rm -rf ~' is not a module name"),
+        ({"queue": "batch"}, "Additional properties are not allowed ('queue' was unexpected)"),
+    ],
+    ids=["unknown-cluster", "unknown-partition", "cores-beyond", "cores-not-whole", "memory-beyond", "time-beyond",
+         "time-not-slurm", "image-on-a-job", "module-name-injection", "unknown-option"],
+)  # fmt: skip
+def test_slurm_profiles_are_checked_against_their_cluster(tmp_path, change, expected):
+    from hubconfig.schema import PlatformConfigError, validate
+
+    with pytest.raises(PlatformConfigError) as info:
+        validate(slurm_platform(tmp_path, **change))
+    assert expected in str(info.value)
+
+
+def test_slurm_profiles_only_beside_swarm_or_docker(tmp_path):
+    from hubconfig.schema import PlatformConfigError, validate
+
+    cfg = slurm_platform(tmp_path)
+    cfg["spawner"]["type"] = "kube"
+    with pytest.raises(PlatformConfigError, match="'slurm' with spawner.type 'kube'; expected spawner.type swarm or docker"):
+        validate(cfg)
+
+
+class User:
+    name = "john.doe"
+    url = "/user/john.doe/"
+    base_url = "/"
+
+    def __getattr__(self, name):
+        return None
+
+
+def configured(cfg: dict, tmp_path):
+    import yaml
+    from traitlets.config import Config
+
+    import hubconfig
+
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    c = Config()
+    hubconfig.configure(c, path)
+    return c
+
+
+def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
+    import asyncio
+
+    from hubconfig.profilespawner import TwinhubProfileSpawner
+    from hubconfig.slurmspawner import TwinhubSlurmSpawner
+    from hubconfig.swarmspawner import TwinhubSwarmSpawner
+
+    c = configured(slurm_platform(tmp_path), tmp_path)
+    assert c.JupyterHub.spawner_class == "hubconfig.profilespawner.TwinhubProfileSpawner"
+    assert "2 cores, 1G memory, 02:00:00 on cluster alpha (partition batch)" in c.Spawner.options_form
+    assert 'value="small" checked' in c.Spawner.options_form  # the first profile stays the default
+    spawner = TwinhubProfileSpawner(config=c, user=User())
+    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha"}))
+    job = spawner.child
+    assert isinstance(job, TwinhubSlurmSpawner)
+    assert (job.cluster, job.partition, job.cpu_limit, job.mem_limit, job.time_minutes, job.modules) == (
+        "alpha", "batch", 2.0, 2**30, 120, ["gcc/12.2"],
+    )  # fmt: skip
+    assert (spawner.start_timeout, job.hub_connect_url) == (300, "https://hub.example.org")
+    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "small"}))
+    assert isinstance(spawner.child, TwinhubSwarmSpawner)
+    assert spawner.child.image == "registry.example.org/notebook:1"
+    # Anything else is refused, as on a Swarm-only form.
+    from tornado.web import HTTPError
+
+    with pytest.raises(HTTPError, match="unknown spawn options"):
+        asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha", "partition": "gpu"}))
+
+
+def test_a_jobs_script_and_state(tmp_path):
+    import asyncio
+
+    from hubconfig.profilespawner import KIND_KEY, TwinhubProfileSpawner
+
+    c = configured(slurm_platform(tmp_path), tmp_path)
+    spawner = TwinhubProfileSpawner(config=c, user=User())
+    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha"}))
+    job = spawner.child
+    script = asyncio.run(
+        job._get_batch_script(
+            cmd=job.cmd_formatted_for_batch(), cluster="alpha", modules=job.modules, jupyter_path=job.jupyter_path,
+            state_dir=job.state_dir(), username="john.doe",
+        )
+    )  # fmt: skip
+    assert "module load gcc/12.2\n" in script
+    assert 'export PATH="/opt/notebook/bin:$PATH"' in script
+    assert "exec batchspawner-singleuser jupyterhub-singleuser" in script
+    # Jupyter's SQLite files: one directory per user on a shared node, checked to be theirs.
+    assert 'mkdir -p -m 0700 "/tmp/twinhub-state-john-2edoe"' in script
+    assert any(a.startswith("--BaseFileIdManager.db_path=/tmp/twinhub-state-john-2edoe/") for a in job.get_args())
+    # The job id and the kind survive a hub restart (state in the database).
+    job.job_id = "4711"
+    state = spawner.get_state()
+    assert (state[KIND_KEY], state["job_id"]) == ("slurm", "4711")
+    adopted = TwinhubProfileSpawner(config=c, user=User())
+    adopted.load_state(state)
+    assert (adopted.kind, adopted.child.job_id, adopted.start_timeout) == ("slurm", "4711", 300)
+    # A server started before Slurm profiles existed is a container one.
+    old = TwinhubProfileSpawner(config=c, user=User())
+    old.load_state({"service_id": "abc", "object_id": "abc"})
+    assert old.kind == "container"

@@ -19,19 +19,23 @@ def _hosts(groups: dict, names: list) -> list[str]:
     return [h for name in names or [] for h in groups.get(str(name), [])]
 
 
-def _ports(rule: dict, proto: str) -> list[int]:
+def _ports(rule: dict, proto: str) -> list[str]:
+    """A rule's ports of one protocol: numbers, or ranges written low-high."""
     from ansible.errors import AnsibleFilterError
 
-    out = []
+    out = set()
     for value in rule.get(proto) or []:
+        low, _, high = str(value).partition("-")
         try:
-            port = int(value)
-        except (TypeError, ValueError):
-            port = 0
-        if not 1 <= port <= 65535:
-            raise AnsibleFilterError(f"firewall rule {rule.get('name')!r}: {proto} port {value!r} is not a port (1-65535)")
-        out.append(port)
-    return sorted(set(out))
+            first, last = int(low), int(high or low)
+        except ValueError:
+            first = last = 0
+        if not (1 <= first <= last <= 65535):
+            raise AnsibleFilterError(
+                f"firewall rule {rule.get('name')!r}: {proto} port {value!r} is not a port (1-65535) or a range low-high"
+            )
+        out.add((first, last))
+    return [f"{a}" if a == b else f"{a}-{b}" for a, b in sorted(out)]
 
 
 def twinhub_networks_by_family(values: list) -> dict[str, list[str]]:

@@ -1,0 +1,177 @@
+"""Notebooks on the lab's Slurm clusters from the spawn form (issue 19, items 2, 3, 5, 6).
+
+john.doe (from the lab's directory) picks the "Cluster alpha" or "Cluster
+beta" profile of the same form that offers the Swarm ones: the hub submits
+a job as him through the cluster's slurmrestd, the job runs the notebook
+image's Jupyter on the cluster's compute node under his own uid, and he
+works in it through NGINX like in any server. Stopping the server cancels
+the job; a hub failover keeps it; a cluster whose controller is down fails
+the spawn at once, naming the cluster; a job waiting in the queue says so
+on the spawn-pending page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from labhub import User, active_hub, lab_hub, other_hub, wait_serving, wait_standby
+from support import ROOT, lab, lab_exec
+
+from hubconfig.slurm import SlurmCluster
+
+CLUSTERS = {"alpha": "worker-1", "beta": "worker-2"}
+WHO = "john.doe"
+
+
+def cluster(name: str) -> SlurmCluster:
+    key = (ROOT / ".secrets" / "lab" / f"slurm_jwt_key_{name}").read_bytes().strip()
+    host = CLUSTERS[name]
+    return SlurmCluster(name, f"http://{lab().ip(host)}:{lab().hostvars[host].get('slurm_rest_port', 6820)}", key)
+
+
+def running_job(name: str) -> dict[str, str]:
+    """john.doe's job on the cluster as squeue shows it: id, state, user, cores, memory, time limit, node."""
+    fields = ["id", "state", "user", "cores", "memory", "time", "node"]
+    out = lab_exec(CLUSTERS[name], "squeue", "--noheader", "--user", WHO, "--format", "%i %T %u %C %m %l %N").stdout.split("\n")
+    jobs = [dict(zip(fields, line.split(), strict=False)) for line in out if line.strip()]
+    assert len(jobs) <= 1, jobs
+    return jobs[0] if jobs else {}
+
+
+def events(user: User, timeout: float = 240, on_event=None) -> list[dict]:
+    """The spawn's progress as the spawn-pending page reads it (the event stream), until ready or failed."""
+    out = []
+    url = f"{user.hub.url}/hub/api/users/{user.path}/server/progress"
+    with user.api.get(url, stream=True, timeout=timeout) as r:
+        assert r.status_code == 200, r.text
+        for line in r.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                event = json.loads(line[5:])
+                out.append(event)
+                if on_event:
+                    on_event(event)
+                if event.get("ready") or event.get("failed"):
+                    break
+    return out
+
+
+@pytest.fixture(scope="module")
+def john():
+    user = User(lab_hub(), WHO)
+    yield user
+    user.stop_quietly()
+
+
+def start(user: User, profile: str, on_event=None) -> list[dict]:
+    r = user.api.post(f"{user.hub.url}/hub/api/users/{user.path}/server", json={"profile": profile})
+    assert r.status_code in (201, 202), r.text
+    return events(user, on_event=on_event)
+
+
+@pytest.mark.parametrize("name", sorted(CLUSTERS))
+def test_a_profile_runs_the_server_as_a_job_of_the_user_on_its_cluster(john, name):
+    seen = start(john, name)
+    assert seen[-1].get("ready"), seen
+    try:
+        node = CLUSTERS[name]
+        uid = int(lab_exec(node, "id", "-u", WHO).stdout)
+        # The kernel runs on the cluster's compute node, as john.doe himself.
+        out = john.run("import os, socket; print(socket.gethostname(), os.getuid(), os.environ['HOME'])")
+        assert out.split() == [node, str(uid), f"/home/{WHO}"]
+        # Slurm has it under his name with the profile's cores, memory and time.
+        job = running_job(name)
+        limit = "1:00:00" if name == "alpha" else "2:00:00"
+        assert (job["state"], job["user"], job["cores"], job["memory"], job["time"], job["node"]) == (
+            "RUNNING", WHO, "1", "512M", limit, node,
+        ), job  # fmt: skip
+        job_id = int(job["id"])
+    finally:
+        john.stop()
+    # Stopping the server cancelled the job.
+    assert cluster(name).job(WHO, job_id).state in ("CANCELLED", "COMPLETED", "COMPLETING"), job_id
+    assert not running_job(name)
+
+
+# What a job's own code would send the hub to change its server: the
+# command, the environment, where the hub's proxy sends the user.
+PORT_REPORT = """
+import json, os, urllib.error, urllib.request
+def report(body):
+    req = urllib.request.Request(os.environ["JUPYTERHUB_API_URL"] + "/batchspawner", data=json.dumps(body).encode(),
+        headers={"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"], "Content-Type": "application/json"})
+    try:
+        return urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+print(report({"port": 40000, "ip": "203.0.113.9", "cmd": ["/bin/sh"]}), report({"port": 40000}))
+"""
+
+
+def test_failover_keeps_the_job_and_the_job_cannot_rewrite_its_spawner(john):
+    assert start(john, "alpha")[-1].get("ready")
+    try:
+        job = running_job("alpha")
+        # batchspawner's own handler would set ip and cmd; twinhub's takes a
+        # port only, and only while the server starts.
+        assert john.run(PORT_REPORT).split() == ["409", "409"]
+        assert john.run("x = 6 * 7; x") == "42"
+        serving, _ = active_hub()
+        standby = other_hub(serving)
+        lab_exec(serving, "docker", "kill", "twinhub-hub")
+        wait_serving(standby)
+        # The new hub adopted the job (its id in the server's state): same
+        # job, same kernel, through NGINX.
+        assert running_job("alpha")["id"] == job["id"]
+        assert john.api.get(f"{john.hub.url}/hub/api/users/{john.path}").json()["servers"][""]["ready"]
+        assert john.run("import socket; socket.gethostname()") == "'worker-1'"
+        wait_standby(serving)
+    finally:
+        john.stop()
+    assert not running_job("alpha")
+
+
+def test_a_cluster_whose_controller_is_down_fails_the_spawn_at_once_and_swarm_goes_on(john):
+    lab_exec("worker-2", "systemctl", "stop", "slurmctld")
+    try:
+        t0 = time.monotonic()
+        seen = start(john, "beta")
+        took = time.monotonic() - t0
+        assert seen[-1].get("failed"), seen
+        assert "Slurm cluster beta" in seen[-1]["message"], seen[-1]
+        assert took < 20, f"the spawn failed after {took:.1f}s"
+        # Swarm's profiles work meanwhile.
+        john.spawn("small")
+        assert john.run("6 * 7") == "42"
+        john.stop()
+    finally:
+        lab_exec("worker-2", "systemctl", "start", "slurmctld")
+    deadline = time.monotonic() + 60
+    while "idle" not in lab_exec("worker-2", "sinfo", "--noheader", "--format", "%T", check=False).stdout:
+        assert time.monotonic() < deadline, "beta's node did not come back"
+        time.sleep(1)
+
+
+def test_a_job_waiting_in_the_queue_says_so_on_the_pending_page(john):
+    # john.doe's own batch job takes both of alpha's cores: the server's job waits.
+    blocker = lab_exec(
+        "worker-1", "su", "-s", "/bin/sh", WHO, "-c",
+        "cd /tmp && sbatch --parsable --partition interactive --cpus-per-task 2 --mem 256 --output /dev/null --wrap 'sleep 300'",
+    ).stdout.strip()  # fmt: skip
+    released = []
+
+    def release_when_queued(event: dict) -> None:
+        if "waits in the queue of cluster alpha" in event.get("message", "") and not released:
+            released.append(event["message"])
+            lab_exec("worker-1", "scancel", blocker)
+
+    try:
+        seen = start(john, "alpha", on_event=release_when_queued)
+        assert released, [e.get("message") for e in seen]
+        assert "(Resources)" in released[0] or "(Priority)" in released[0], released[0]
+        assert seen[-1].get("ready"), seen
+        assert john.run("6 * 7") == "42"
+    finally:
+        lab_exec("worker-1", "scancel", blocker, check=False)
+        john.stop()
