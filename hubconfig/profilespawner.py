@@ -25,8 +25,10 @@ from traitlets import Instance, Type, Unicode, directional_link
 
 KIND_KEY = "twinhub_kind"
 # What the hub sets on its spawner after making it (api_token before the
-# options are applied, the port from a starting batch job): passed on.
-PASSED_ON = ("api_token", "user_options", "cert_paths", "port")
+# options are applied): passed on. A batch job reports its port to this
+# spawner, so a Slurm child gets the port too; a container child keeps its
+# own (DockerSpawner's 8888), never this one's 0.
+PASSED_ON = ("api_token", "user_options", "cert_paths")
 
 
 class TwinhubProfileSpawner(Spawner):
@@ -48,7 +50,7 @@ class TwinhubProfileSpawner(Spawner):
             return self.child
         cls = self.slurm_class if kind == "slurm" else self.container_class
         self.kind, self.child = kind, cls(**self._made_with)
-        for name in PASSED_ON:
+        for name in PASSED_ON + (("port",) if kind == "slurm" else ()):
             directional_link((self, name), (self.child, name))
         return self.child
 
@@ -80,8 +82,9 @@ class TwinhubProfileSpawner(Spawner):
     async def start(self) -> Any:
         if self.child is None:  # apply_user_options always makes one; a server with no options gets the default's
             raise RuntimeError("no profile applied to this server")
-        # A batch job reports its port to this spawner: a stale one must not look like the report.
-        self.port = 0
+        if self.kind == "slurm":
+            # A batch job reports its port to this spawner: a stale one must not look like the report.
+            self.port = 0
         return await self.child.start()
 
     async def stop(self, now: bool = False) -> None:

@@ -135,7 +135,19 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         script = await self._get_batch_script(**subvars)
         cores = int(self.cpu_limit or 1)
         memory_mb = max(1, int(self.mem_limit or 0) // 2**20) if self.mem_limit else 1024
-        job_id = await self._call(
+        try:
+            job_id = await self._submit(script, cores, memory_mb)
+        except ClusterUnavailable as exc:
+            # Fails the spawn now with the cluster's name, for the form and the API.
+            raise web.HTTPError(503, str(exc).replace("%", "%%")) from exc
+        except SlurmError as exc:
+            raise web.HTTPError(400, str(exc).replace("%", "%%")) from exc
+        self.job_id = str(job_id)
+        self.log.info("Slurm job %s submitted for %s on cluster %s (%s)", job_id, self.user.name, self.cluster, self.partition)
+        return self.job_id
+
+    async def _submit(self, script: str, cores: int, memory_mb: int) -> int:
+        return await self._call(
             "submit",
             script,
             dict(
@@ -149,9 +161,6 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
                 job_name=f"jupyterhub-{names.escape(self.user.name)}",
             ),
         )
-        self.job_id = str(job_id)
-        self.log.info("Slurm job %s submitted for %s on cluster %s (%s)", job_id, self.user.name, self.cluster, self.partition)
-        return self.job_id
 
     async def query_job_status(self) -> batchspawner.JobStatus:
         if not self.job_id:
@@ -183,6 +192,19 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         except SlurmError as exc:
             if "already completing or completed" not in str(exc) and "Invalid job id" not in str(exc):
                 raise
+
+    # The job's cluster is kept with batchspawner's job id: a hub that takes
+    # over asks the same cluster about the same job.
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.job_id:
+            state.update(cluster=self.cluster, partition=self.partition)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.cluster = state.get("cluster", self.cluster)
+        self.partition = state.get("partition", self.partition)
 
     def _status(self) -> dict[str, str]:
         try:

@@ -160,6 +160,11 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
 
 def _slurm(c: Any, cfg: dict[str, Any]) -> None:
     """Profiles of kind slurm: the profile spawner in front of the container class and the Slurm one."""
+    # Imported now, not when the first job starts: it puts its handler of
+    # /hub/api/batchspawner (a job's port report) among the hub API's
+    # handlers, which the hub reads once, before any spawn.
+    import hubconfig.slurmspawner  # noqa: F401
+
     sp, slurm = cfg["spawner"], cfg["spawner"]["slurm"]
     c.TwinhubProfileSpawner.container_class = c.JupyterHub.spawner_class
     c.JupyterHub.spawner_class = "hubconfig.profilespawner.TwinhubProfileSpawner"

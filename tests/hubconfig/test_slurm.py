@@ -141,8 +141,20 @@ def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     from hubconfig.slurmspawner import TwinhubSlurmSpawner
     from hubconfig.swarmspawner import TwinhubSwarmSpawner
 
+    import subprocess
+    import sys
+
     c = configured(slurm_platform(tmp_path), tmp_path)
     assert c.JupyterHub.spawner_class == "hubconfig.profilespawner.TwinhubProfileSpawner"
+    # Jobs report their port to twinhub's handler, in place once the config
+    # is read (a fresh interpreter: the hub reads its handlers before any spawn).
+    check = (
+        "import sys; from traitlets.config import Config; import hubconfig; hubconfig.configure(Config(), sys.argv[1]);"
+        "from jupyterhub.apihandlers import default_handlers as h;"
+        "print([f'{p} {c.__module__}.{c.__name__}' for p, c in h if 'batchspawner' in p])"
+    )
+    out = subprocess.run([sys.executable, "-c", check, str(tmp_path / "platform.yaml")], capture_output=True, text=True)
+    assert out.stdout.strip() == "['/api/batchspawner hubconfig.slurmspawner.PortReport']", out.stderr[-2000:]
     assert "2 cores, 1G memory, 02:00:00 on cluster alpha (partition batch)" in c.Spawner.options_form
     assert 'value="small" checked' in c.Spawner.options_form  # the first profile stays the default
     spawner = TwinhubProfileSpawner(config=c, user=User())
@@ -156,6 +168,8 @@ def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "small"}))
     assert isinstance(spawner.child, TwinhubSwarmSpawner)
     assert spawner.child.image == "registry.example.org/notebook:1"
+    # The container keeps its own port (this spawner's is a batch job's report).
+    assert spawner.child.port == 8888
     # Anything else is refused, as on a Swarm-only form.
     from tornado.web import HTTPError
 
@@ -190,7 +204,7 @@ def test_a_jobs_script_and_state(tmp_path):
     assert (state[KIND_KEY], state["job_id"]) == ("slurm", "4711")
     adopted = TwinhubProfileSpawner(config=c, user=User())
     adopted.load_state(state)
-    assert (adopted.kind, adopted.child.job_id, adopted.start_timeout) == ("slurm", "4711", 300)
+    assert (adopted.kind, adopted.child.job_id, adopted.child.cluster, adopted.start_timeout) == ("slurm", "4711", "alpha", 300)
     # A server started before Slurm profiles existed is a container one.
     old = TwinhubProfileSpawner(config=c, user=User())
     old.load_state({"service_id": "abc", "object_id": "abc"})

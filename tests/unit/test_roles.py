@@ -218,3 +218,18 @@ def test_firewall_reads_the_ports_the_owning_roles_set():
         )
         checked += 1
     assert checked >= 12
+
+
+def test_firewall_ports_are_numbers_or_ranges():
+    import importlib.util
+
+    from ansible.errors import AnsibleFilterError
+
+    spec = importlib.util.spec_from_file_location("fw", ROOT / "roles" / "firewall" / "filter_plugins" / "firewall.py")
+    fw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fw)
+    rule = {"name": "servers", "tcp": ["32768-60999", 443, "443", "22"]}
+    assert fw._ports(rule, "tcp") == ["22", "443", "32768-60999"]
+    for bad in ("60999-32768", "0-10", "1024-70000", "http", "1-2-3"):
+        with pytest.raises(AnsibleFilterError, match=f"tcp port '{bad}' is not a port"):
+            fw._ports({"name": "servers", "tcp": [bad]}, "tcp")
