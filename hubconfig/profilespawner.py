@@ -79,25 +79,36 @@ class TwinhubProfileSpawner(Spawner):
             self.child.clear_state()
         self.kind, self.child = "", None
 
+    def _synced(self) -> Spawner:
+        """The child, seeing this spawner's Server object.
+
+        JupyterHub sets the server's address on this spawner's Server; a
+        Server object keeps its own copy of the address, so the child must
+        use the same object (the Swarm spawner compares the task's address
+        with it to notice a server Swarm moved).
+        """
+        self.child._server = self.server
+        return self.child
+
     async def start(self) -> Any:
         if self.child is None:  # apply_user_options always makes one; a server with no options gets the default's
             raise RuntimeError("no profile applied to this server")
         if self.kind == "slurm":
             # A batch job reports its port to this spawner: a stale one must not look like the report.
             self.port = 0
-        return await self.child.start()
+        return await self._synced().start()
 
     async def stop(self, now: bool = False) -> None:
         if self.child is not None:
-            await self.child.stop(now=now)
+            await self._synced().stop(now=now)
 
     async def poll(self) -> int | None:
         if self.child is None:
             return 0
-        return await self.child.poll()
+        return await self._synced().poll()
 
     async def progress(self):
         while self.child is None:
             await asyncio.sleep(0.5)
-        async for event in self.child.progress():
+        async for event in self._synced().progress():
             yield event

@@ -47,6 +47,7 @@ class Job:
     memory_mb: int
     time_limit_minutes: int
     reason: str  # why it waits (Priority, Resources, ...), or 'None'
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,19 +106,12 @@ class SlurmCluster:
                 return None
             raise
         jobs = reply.get("jobs") or []
-        if not jobs:
-            return None
-        j = jobs[0]
-        return Job(
-            id=int(j["job_id"]),
-            state=str(j.get("job_state", "")),
-            node=str(j.get("nodes") or "") if j.get("job_state") != "PENDING" else "",
-            user=str(j.get("user_name", "")),
-            cpus=int(j.get("cpus") or 0),
-            memory_mb=int(j.get("memory_per_node") or 0),
-            time_limit_minutes=int(j.get("time_limit") or 0),
-            reason=str(j.get("state_reason", "")),
-        )
+        return _job(jobs[0]) if jobs else None
+
+    def jobs_named(self, user: str, name: str) -> list[Job]:
+        """The user's jobs of this name that Slurm still knows."""
+        jobs = self._call("GET", "/jobs", user).get("jobs") or []
+        return [_job(j) for j in jobs if j.get("name") == name and j.get("user_name") == user]
 
     def cancel(self, user: str, job_id: int) -> None:
         self._call("DELETE", f"/job/{int(job_id)}", user)
@@ -147,3 +141,17 @@ class SlurmCluster:
                 raise ClusterUnavailable(f"Slurm cluster {self.name}: its controller does not answer ({detail})")
             raise SlurmError(f"Slurm cluster {self.name} refused {method} {path} for {user}: {detail}")
         return reply
+
+
+def _job(j: dict) -> Job:
+    return Job(
+        id=int(j["job_id"]),
+        state=str(j.get("job_state", "")),
+        node=str(j.get("nodes") or "") if j.get("job_state") != "PENDING" else "",
+        user=str(j.get("user_name", "")),
+        cpus=int(j.get("cpus") or 0),
+        memory_mb=int(j.get("memory_per_node") or 0),
+        time_limit_minutes=int(j.get("time_limit") or 0),
+        reason=str(j.get("state_reason", "")),
+        name=str(j.get("name", "")),
+    )

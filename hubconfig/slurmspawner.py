@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ mkdir -p -m 0700 "{{ state_dir }}"
 {% endif %}export PATH="{{ jupyter_path }}:$PATH"
 exec {{ cmd }}
 """
+
+
+# Sweeps after unanswered submissions (TwinhubSlurmSpawner._sweep), running.
+SWEEPS: set[asyncio.Future] = set()
 
 
 class PortReport(APIHandler):
@@ -135,9 +140,16 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         script = await self._get_batch_script(**subvars)
         cores = int(self.cpu_limit or 1)
         memory_mb = max(1, int(self.mem_limit or 0) // 2**20) if self.mem_limit else 1024
+        # A name of its own for this submission: a submission the cluster
+        # did not answer in time may still be queued once its controller is
+        # back (slurmrestd holds it); the sweep below finds it by this name.
+        job_name = f"jupyterhub-{names.escape(self.user.name)}-{secrets.token_hex(4)}"
         try:
-            job_id = await self._submit(script, cores, memory_mb)
+            job_id = await self._submit(script, cores, memory_mb, job_name)
         except ClusterUnavailable as exc:
+            sweep = asyncio.ensure_future(self._sweep(job_name))
+            SWEEPS.add(sweep)  # held until done (the loop keeps only weak references)
+            sweep.add_done_callback(SWEEPS.discard)
             # Fails the spawn now with the cluster's name, for the form and the API.
             raise web.HTTPError(503, str(exc).replace("%", "%%")) from exc
         except SlurmError as exc:
@@ -146,7 +158,21 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         self.log.info("Slurm job %s submitted for %s on cluster %s (%s)", job_id, self.user.name, self.cluster, self.partition)
         return self.job_id
 
-    async def _submit(self, script: str, cores: int, memory_mb: int) -> int:
+    async def _sweep(self, job_name: str, every: float = 5, for_seconds: float = 180) -> None:
+        """Cancel a job of a submission that failed for want of an answer, should it appear."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + for_seconds
+        while loop.time() < deadline:
+            await asyncio.sleep(every)
+            try:
+                for job in await self._call("jobs_named", job_name):
+                    self.log.warning("Cancelling Slurm job %s of %s: its submission had failed", job.id, self.user.name)
+                    await self._call("cancel", job.id)
+                    return
+            except SlurmError:
+                continue
+
+    async def _submit(self, script: str, cores: int, memory_mb: int, job_name: str) -> int:
         return await self._call(
             "submit",
             script,
@@ -158,7 +184,7 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
                 # The script goes to the user's home; this only has to exist on the node.
                 cwd="/tmp",
                 environment=self.get_env(),
-                job_name=f"jupyterhub-{names.escape(self.user.name)}",
+                job_name=job_name,
             ),
         )
 

@@ -108,7 +108,7 @@ def test_slurm_profiles_only_beside_swarm_or_docker(tmp_path):
 
     cfg = slurm_platform(tmp_path)
     cfg["spawner"]["type"] = "kube"
-    with pytest.raises(PlatformConfigError, match="'slurm' with spawner.type 'kube'; expected spawner.type swarm or docker"):
+    with pytest.raises(PlatformConfigError, match=r"'slurm' with spawner\.type 'kube'; expected spawner\.type swarm or docker"):
         validate(cfg)
 
 
@@ -136,13 +136,12 @@ def configured(cfg: dict, tmp_path):
 
 def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     import asyncio
+    import subprocess
+    import sys
 
     from hubconfig.profilespawner import TwinhubProfileSpawner
     from hubconfig.slurmspawner import TwinhubSlurmSpawner
     from hubconfig.swarmspawner import TwinhubSwarmSpawner
-
-    import subprocess
-    import sys
 
     c = configured(slurm_platform(tmp_path), tmp_path)
     assert c.JupyterHub.spawner_class == "hubconfig.profilespawner.TwinhubProfileSpawner"
@@ -170,6 +169,12 @@ def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     assert spawner.child.image == "registry.example.org/notebook:1"
     # The container keeps its own port (this spawner's is a batch job's report).
     assert spawner.child.port == 8888
+    # The child sees the address JupyterHub gives this spawner's server (the
+    # Swarm spawner compares it with its task's to notice a moved server).
+    from jupyterhub.objects import Server
+
+    spawner.server = Server(ip="10.0.0.7", port=8888)
+    assert spawner._synced().server.ip == "10.0.0.7"
     # Anything else is refused, as on a Swarm-only form.
     from tornado.web import HTTPError
 
