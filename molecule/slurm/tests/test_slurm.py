@@ -64,10 +64,12 @@ def test_requests_beyond_a_partition_are_refused_at_submission():
 def test_a_cancelled_job_stops_on_the_node():
     out = as_user(CTL, "cd && sbatch --parsable --wrap 'sleep 300'")
     job_id = out.stdout.strip()
-    for _ in range(30):
-        if CTL.check_output(f"squeue --noheader --jobs {job_id} --format %T").strip() == "RUNNING":
+    # RUNNING comes before the script does (the prolog runs first): wait for its sleep.
+    for _ in range(60):
+        if NODE.run("pgrep -u alice.smith -x sleep").rc == 0:
             break
         time.sleep(0.5)
+    assert CTL.check_output(f"squeue --noheader --jobs {job_id} --format %T").strip() == "RUNNING"
     assert NODE.run("pgrep -u alice.smith -x sleep").rc == 0
     assert as_user(CTL, f"scancel {job_id}").rc == 0
     for _ in range(30):
