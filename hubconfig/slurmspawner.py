@@ -104,11 +104,8 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
             raise web.HTTPError(400, f"Slurm cluster {self.cluster!r} is not one of the platform's {sorted(self.clusters)}")
         return SlurmCluster(self.cluster, conf["url"], Path(conf["key_file"]).read_bytes().strip())
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        """A hubconfig.slurm call as the user; a trailing dict is passed as keywords."""
-        kwargs = args[-1] if args and isinstance(args[-1], dict) else {}
-        args = args[:-1] if kwargs else args
-        # hubconfig.slurm is synchronous (requests): off the hub's event loop.
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A hubconfig.slurm call as the user, off the hub's event loop (it is synchronous: requests)."""
         return await asyncio.to_thread(getattr(self._cluster(), method), self.user.name, *args, **kwargs)
 
     def state_dir(self) -> str:
@@ -176,16 +173,14 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         return await self._call(
             "submit",
             script,
-            dict(
-                partition=self.partition,
-                cpus=cores,
-                memory_mb=memory_mb,
-                minutes=self.time_minutes,
-                # The script goes to the user's home; this only has to exist on the node.
-                cwd="/tmp",
-                environment=self.get_env(),
-                job_name=job_name,
-            ),
+            partition=self.partition,
+            cpus=cores,
+            memory_mb=memory_mb,
+            minutes=self.time_minutes,
+            # The script goes to the user's home; this only has to exist on the node.
+            cwd="/tmp",
+            environment=self.get_env(),
+            job_name=job_name,
         )
 
     async def query_job_status(self) -> batchspawner.JobStatus:
