@@ -52,12 +52,9 @@ class TwinhubProfileSpawner(Spawner):
         self.kind, self.child = kind, cls(**self._made_with)
         for name in PASSED_ON + (("port",) if kind == "slurm" else ()):
             directional_link((self, name), (self.child, name))
+        # The hub reads the timeouts of this spawner: the child's (a batch queue waits longer).
+        self.start_timeout, self.http_timeout = self.child.start_timeout, self.child.http_timeout
         return self.child
-
-    def sync_timeouts(self) -> None:
-        """The hub reads these of this spawner: the child's (a batch queue waits longer)."""
-        if self.child is not None:
-            self.start_timeout, self.http_timeout = self.child.start_timeout, self.child.http_timeout
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
@@ -65,7 +62,6 @@ class TwinhubProfileSpawner(Spawner):
         kind = state.pop(KIND_KEY, "container")
         if state or kind != "container":
             self.use(kind).load_state(state)
-            self.sync_timeouts()
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()

@@ -97,12 +97,7 @@ def profile_applier(sp: dict[str, Any]):
                 setattr(spawner, name, value)
         spawner.environment = {**spawner.environment, **profile["environment"], "TWINHUB_PROFILE": slug}
 
-    async def apply_and_sync(spawner: Any, user_options: dict[str, Any]) -> None:
-        apply_user_options(spawner, user_options)
-        if hasattr(spawner, "sync_timeouts"):
-            spawner.sync_timeouts()
-
-    return apply_and_sync if has_slurm(sp) else apply_user_options
+    return apply_user_options
 
 
 def _slurm_job(spawner: Any, profile: dict[str, Any]) -> None:

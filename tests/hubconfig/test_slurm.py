@@ -135,7 +135,6 @@ def configured(cfg: dict, tmp_path):
 
 
 def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
-    import asyncio
     import subprocess
     import sys
 
@@ -157,14 +156,14 @@ def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     assert "2 cores, 1G memory, 02:00:00 on cluster alpha (partition batch)" in c.Spawner.options_form
     assert 'value="small" checked' in c.Spawner.options_form  # the first profile stays the default
     spawner = TwinhubProfileSpawner(config=c, user=User())
-    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha"}))
+    c.Spawner.apply_user_options(spawner, {"profile": "alpha"})
     job = spawner.child
     assert isinstance(job, TwinhubSlurmSpawner)
     assert (job.cluster, job.partition, job.cpu_limit, job.mem_limit, job.time_minutes, job.modules) == (
         "alpha", "batch", 2.0, 2**30, 120, ["gcc/12.2"],
     )  # fmt: skip
     assert (spawner.start_timeout, job.hub_connect_url) == (300, "https://hub.example.org")
-    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "small"}))
+    c.Spawner.apply_user_options(spawner, {"profile": "small"})
     assert isinstance(spawner.child, TwinhubSwarmSpawner)
     assert spawner.child.image == "registry.example.org/notebook:1"
     # The container keeps its own port (this spawner's is a batch job's report).
@@ -179,7 +178,7 @@ def test_one_form_offers_the_swarm_and_the_slurm_profiles(tmp_path):
     from tornado.web import HTTPError
 
     with pytest.raises(HTTPError, match="unknown spawn options"):
-        asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha", "partition": "gpu"}))
+        c.Spawner.apply_user_options(spawner, {"profile": "alpha", "partition": "gpu"})
 
 
 def test_a_jobs_script_and_state(tmp_path):
@@ -189,7 +188,7 @@ def test_a_jobs_script_and_state(tmp_path):
 
     c = configured(slurm_platform(tmp_path), tmp_path)
     spawner = TwinhubProfileSpawner(config=c, user=User())
-    asyncio.run(c.Spawner.apply_user_options(spawner, {"profile": "alpha"}))
+    c.Spawner.apply_user_options(spawner, {"profile": "alpha"})
     job = spawner.child
     script = asyncio.run(
         job._get_batch_script(
