@@ -38,12 +38,13 @@ import sys
 from hubconfig import EX_CONFIG
 from hubconfig.schema import PlatformConfigError, load, managed_keys
 
-# `directory`, `provider` and `accounts`: the auth.type each reaches, the module whose
+# `directory`, `provider`, `accounts` and `realm`: the auth.type each reaches, the module whose
 # check() does it, and what to call it in messages.
 REACH = {
     "directory": ("ldap", "directory", "directory"),
     "provider": ("oidc", "provider", "identity provider"),
     "accounts": ("pam", "pam", "hub host's accounts (sssd)"),
+    "realm": ("kerberos", "kerberos", "Kerberos realm and the hub host's accounts (sssd)"),
 }
 
 # What each tool derives the keys it manages from, for the refusal message.
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     provider.add_argument("path")
     accounts = sub.add_parser("accounts", help="ask the hub host's sssd for the login groups as the hub would")
     accounts.add_argument("path")
+    realm = sub.add_parser("realm", help="get a ticket with the hub's key and ask sssd for the groups as the hub would")
+    realm.add_argument("path")
     name = sub.add_parser("name", help="a user name as homes and services spell it")
     name.add_argument("name")
     args = ap.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Who may log in: dummy (lab only), PAM, LDAP or OpenID Connect.
+"""Who may log in: dummy (lab only), PAM, Kerberos (through PAM), LDAP or OpenID Connect.
 
 Never open sign-up: nobody gets in unless listed in allowed_users or a
 member of allowed_groups (or an admin); allow_all stays False.
@@ -16,6 +16,8 @@ CLASSES = {
     "dummy": "jupyterhub.auth.DummyAuthenticator",
     # PAMAuthenticator through the hub host's sssd, with a clear error when it is offline.
     "pam": "hubconfig.pam.TwinhubPAMAuthenticator",
+    # pam_krb5 through PAM, and the person's ticket kept for their Slurm jobs.
+    "kerberos": "hubconfig.kerberos.TwinhubKerberosAuthenticator",
     # ldapauthenticator with timeouts, admin groups and clear errors.
     "ldap": "hubconfig.directory.TwinhubLDAPAuthenticator",
     # GenericOAuthenticator with identity binding, fresh tokens, clear errors.
@@ -40,6 +42,10 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     elif kind == "pam":
         c.PAMAuthenticator.allowed_groups = set(auth["allowed_groups"])
         c.PAMAuthenticator.admin_groups = set(auth["admin_groups"])
+    elif kind == "kerberos":
+        from hubconfig import kerberos
+
+        kerberos.apply(c, auth)
     elif kind == "ldap":
         ldap = auth["ldap"]
         c.LDAPAuthenticator.server_address = ldap["server_address"]

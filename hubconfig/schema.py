@@ -209,17 +209,53 @@ SCHEMA: dict[str, Any] = obj(
         ),
         "auth": obj(
             {
-                "type": {"enum": ["dummy", "pam", "ldap", "oidc"], "default": "pam"},
+                "type": {"enum": ["dummy", "pam", "kerberos", "ldap", "oidc"], "default": "pam"},
                 "admin_users": USERS,
                 "allowed_users": USERS,
-                "allowed_groups": {**GROUPS, "description": "members of these groups may log in (ldap, oidc, pam)"},
-                "admin_groups": {**GROUPS, "description": "members of these groups are admins (ldap, oidc, pam)"},
+                "allowed_groups": {**GROUPS, "description": "members of these groups may log in (ldap, oidc, pam, kerberos)"},
+                "admin_groups": {**GROUPS, "description": "members of these groups are admins (ldap, oidc, pam, kerberos)"},
                 "allow_existing_users": {
                     "type": "boolean",
                     "default": False,
                     "description": "let users in the hub's database log in though no longer allowed (JupyterHub's old default)",
                 },
                 "dummy": obj({"password_file": {**OPT_PATH, "default": ""}}),
+                "kerberos": obj(
+                    {
+                        "realm": {
+                            "type": "string",
+                            "pattern": r"^([A-Z0-9]([A-Z0-9.-]*[A-Z0-9])?)?$",
+                            "default": "",
+                            "description": "the realm people's principals are in (uppercase, like TWINHUB.LAB)",
+                        },
+                        "service_principal": {
+                            "type": "string",
+                            "pattern": r"^(host/[A-Za-z0-9._-]+)?$",
+                            "default": "",
+                            "description": "the hub's own principal, host/<name> (like host/hub.example.org): pam_krb5"
+                            " checks each ticket against a host key, so a forged KDC cannot log anyone in",
+                        },
+                        "keytab_file": {
+                            **OPT_PATH,
+                            "default": "/etc/twinhub/krb5.keytab",
+                            "description": "that principal's keytab, readable by the hub's user only",
+                        },
+                        "job_renew_interval": {
+                            "type": "integer",
+                            "minimum": 5,
+                            "maximum": 86400,
+                            "default": 3600,
+                            "description": "seconds between renewals of the ticket a user's Slurm job holds",
+                        },
+                        "timeout": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 60,
+                            "default": 10,
+                            "description": "seconds the hub waits for the KDC",
+                        },
+                    }
+                ),
                 "ldap": obj(
                     {
                         "server_address": {"type": "string", "default": ""},
@@ -516,7 +552,9 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
                 problems.append(f"auth.{key}: {why}")
     production = cfg["environment"] == "production"
     if production and cfg["auth"]["type"] == "dummy":
-        problems.append("auth.type: 'dummy' accepts a shared password; expected pam, ldap or oidc when environment is production")
+        problems.append(
+            "auth.type: 'dummy' accepts a shared password; expected pam, kerberos, ldap or oidc when environment is production"
+        )
     if production and cfg["hub"]["db_url"].startswith("sqlite"):
         problems.append("hub.db_url: SQLite is for the lab; expected a postgresql:// URL when environment is production")
     hub = cfg["hub"]
@@ -537,6 +575,10 @@ def _check_references(cfg: dict[str, Any]) -> list[str]:
     auth = cfg["auth"]
     if auth["type"] == "ldap":
         problems += _ldap_problems(auth)
+    if auth["type"] == "kerberos":
+        for key in ("realm", "service_principal"):
+            if not auth["kerberos"][key]:
+                problems.append(f"auth.kerberos.{key}: empty; expected a value when auth.type is kerberos")
     if auth["type"] == "oidc":
         for key in ("issuer", "client_id", "client_secret_file", "authorize_url", "token_url", "userdata_url"):
             if not auth["oidc"][key]:

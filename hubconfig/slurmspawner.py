@@ -47,8 +47,22 @@ mkdir -p -m 0700 "{{ state_dir }}"
 [ -O "{{ state_dir }}" ] || { echo "{{ state_dir }} is not $(id -un)'s" >&2; exit 1; }
 {% if modules %}module load {{ modules | join(' ') }}
 {% endif %}export PATH="{{ jupyter_path }}:$PATH"
-exec {{ cmd }}
-"""
+{% if kerberos %}# The person's Kerberos ticket, from their login (hubconfig.kerberos): a
+# file of theirs only, renewed while the server runs, gone when it stops
+# (the slurm role's epilog removes it should this script be killed).
+export KRB5CCNAME="FILE:/tmp/krb5cc_twinhub_${SLURM_JOB_ID}"
+(umask 077 && printf '%s' "$TWINHUB_KRB5_CCACHE" | base64 -d > "${KRB5CCNAME#FILE:}")
+unset TWINHUB_KRB5_CCACHE
+(trap 'kill $! 2>/dev/null; exit 0' TERM
+ while :; do sleep {{ renew_interval }} & wait $!; kinit -R || echo "Kerberos ticket not renewed" >&2; done) &
+renewer=$!
+trap 'kill "$renewer" 2>/dev/null; wait "$renewer"; kdestroy 2>/dev/null; rm -f "${KRB5CCNAME#FILE:}"' EXIT
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 143' TERM
+{{ cmd }} &
+server=$!
+wait "$server"
+{% else %}exec {{ cmd }}
+{% endif %}"""
 
 
 # Sweeps after unanswered submissions (TwinhubSlurmSpawner._sweep), running.
@@ -96,6 +110,7 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
     # Not the hub's PATH and Python settings: the node's own, and its Jupyter.
     env_keep = List(Unicode(), ["LANG", "LC_ALL"])
     batch_script = Unicode(SCRIPT)
+    krb5_renew_interval = Integer(3600, config=True, help="auth.kerberos.job_renew_interval")
     startup_poll_interval = 0.5
 
     def _cluster(self) -> SlurmCluster:
@@ -133,7 +148,17 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
             modules=list(self.modules),
             jupyter_path=self.jupyter_path,
             state_dir=self.state_dir(),
+            kerberos=False,
+            renew_interval=self.krb5_renew_interval,
         )
+        env = self.get_env()
+        # auth.type kerberos: the ticket kept at login (renewed just before
+        # this spawn) travels in the job's environment, which only the user
+        # and Slurm's administrators see; the script moves it to a file.
+        auth_state = await self.user.get_auth_state() or {}
+        if auth_state.get("krb5_ccache"):
+            env["TWINHUB_KRB5_CCACHE"] = auth_state["krb5_ccache"]
+            subvars["kerberos"] = True
         script = await self._get_batch_script(**subvars)
         cores = int(self.cpu_limit or 1)
         memory_mb = max(1, int(self.mem_limit or 0) // 2**20) if self.mem_limit else 1024
@@ -142,7 +167,7 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         # back (slurmrestd holds it); the sweep below finds it by this name.
         job_name = f"jupyterhub-{names.escape(self.user.name)}-{secrets.token_hex(4)}"
         try:
-            job_id = await self._submit(script, cores, memory_mb, job_name)
+            job_id = await self._submit(script, cores, memory_mb, job_name, env)
         except ClusterUnavailable as exc:
             sweep = asyncio.ensure_future(self._sweep(job_name))
             SWEEPS.add(sweep)  # held until done (the loop keeps only weak references)
@@ -169,7 +194,7 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
             except SlurmError:
                 continue
 
-    async def _submit(self, script: str, cores: int, memory_mb: int, job_name: str) -> int:
+    async def _submit(self, script: str, cores: int, memory_mb: int, job_name: str, env: dict[str, str]) -> int:
         return await self._call(
             "submit",
             script,
@@ -179,7 +204,7 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
             minutes=self.time_minutes,
             # The script goes to the user's home; this only has to exist on the node.
             cwd="/tmp",
-            environment=self.get_env(),
+            environment=env,
             job_name=job_name,
         )
 

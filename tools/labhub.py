@@ -558,3 +558,37 @@ def wait_standby_reaches(user: str, timeout: float = 90) -> float:
             assert time.monotonic() - t0 < timeout, f"{host}'s hub cannot reach {user}'s server at {ip}"
             time.sleep(1)
     return time.monotonic() - t0
+
+
+# The lab's Slurm clusters (inventories/lab: slurm_alpha, slurm_beta): each
+# worker is its cluster's controller and compute node.
+SLURM_CLUSTERS = {"alpha": "worker-1", "beta": "worker-2"}
+
+
+def slurm_cluster(name: str, key: bytes | None = None):
+    """The cluster's slurmrestd as the hub reaches it (hubconfig.slurm), with its token key unless given one."""
+    from hubconfig.slurm import SlurmCluster
+
+    if key is None:
+        key = (ROOT / ".secrets" / "lab" / f"slurm_jwt_key_{name}").read_bytes().strip()
+    host = SLURM_CLUSTERS[name]
+    return SlurmCluster(name, f"http://{LAB.ip(host)}:{LAB.hostvars[host].get('slurm_rest_port', 6820)}", key)
+
+
+def slurm_job(name: str, user: str) -> dict[str, str]:
+    """user's one job on the cluster as squeue shows it (id, state, user, cores, memory, time, node); {} if none."""
+    fields = ["id", "state", "user", "cores", "memory", "time", "node"]
+    out = lab_exec(SLURM_CLUSTERS[name], "squeue", "--noheader", "--user", user, "--format", "%i %T %u %C %m %l %N").stdout
+    jobs = [dict(zip(fields, line.split(), strict=False)) for line in out.split("\n") if line.strip()]
+    assert len(jobs) <= 1, jobs
+    return jobs[0] if jobs else {}
+
+
+def slurm_gone(name: str, user: str, timeout: float = 20) -> bool:
+    """user has no job left on the cluster (a cancelled job is COMPLETING for a moment)."""
+    deadline = time.monotonic() + timeout
+    while slurm_job(name, user):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True

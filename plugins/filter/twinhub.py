@@ -6,6 +6,7 @@
     {{ password | twinhub_bcrypt('monitoring proxy ops') }}  ->  $2b$10$... (the same for the same seed)
     {{ '10.1.2.3/24' | twinhub_network_problem }}  ->  why it is not an address or network ('' if it is)
     {{ '10.1.2.3' | twinhub_address_in(['10.1.0.0/16']) }}  ->  True
+    {{ 'HTTP/hub.example.org' | twinhub_keytab_name }}  ->  HTTP_hub.example.org.keytab
 
 The spelling of a user's name for homes and services is hubconfig.names'
 (DockerSpawner's escaping): written once, so Ansible imports it rather than
@@ -108,6 +109,21 @@ def twinhub_slurm_clusters(controllers: list, hostvars, addresses: dict, key_dir
     return out
 
 
+def twinhub_keytab_name(principal: str) -> str:
+    """The file a service principal's keytab is kept in: HTTP/hub.example.org -> HTTP_hub.example.org.keytab."""
+    return str(principal).replace("/", "_") + ".keytab"
+
+
+def twinhub_ssh_host_principals(clients: list, hostvars) -> list:
+    """host/<kdc_client_host_name> of each Kerberos client whose sshd accepts tickets (kdc_client_ssh)."""
+    out = []
+    for host in clients:
+        hv = hostvars[host]
+        if str(hv.get("kdc_client_ssh", False)).lower() in ("true", "yes", "1"):
+            out.append(f"host/{hv.get('kdc_client_host_name', host)}")
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -117,4 +133,6 @@ class FilterModule:
             "twinhub_network_problem": twinhub_network_problem,
             "twinhub_address_in": twinhub_address_in,
             "twinhub_slurm_clusters": twinhub_slurm_clusters,
+            "twinhub_keytab_name": twinhub_keytab_name,
+            "twinhub_ssh_host_principals": twinhub_ssh_host_principals,
         }

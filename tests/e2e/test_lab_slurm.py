@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from support import ROOT, lab, lab_exec
+from labhub import SLURM_CLUSTERS, slurm_cluster
+from support import lab, lab_exec
 
 from hubconfig.slurm import ClusterUnavailable, SlurmCluster, SlurmError
 
-CLUSTERS = {"alpha": "worker-1", "beta": "worker-2"}
+CLUSTERS = SLURM_CLUSTERS
 
 
 def as_user(host: str, user: str, command: str, timeout: int = 120):
@@ -52,13 +53,6 @@ def test_a_directory_users_job_runs_as_them_on_their_cluster(cluster):
     assert result.stdout.split() == [host, "john.doe", uid, "john.doe"]
 
 
-def cluster(name: str, key: bytes | None = None) -> SlurmCluster:
-    """The cluster as the hub reaches it: slurmrestd on its controller, the lab's token key."""
-    key = key or (ROOT / ".secrets" / "lab" / f"slurm_jwt_key_{name}").read_bytes().strip()
-    host = CLUSTERS[name]
-    return SlurmCluster(name, f"http://{lab().ip(host)}:{lab().hostvars[host].get('slurm_rest_port', 6820)}", key)
-
-
 def wait_state(c: SlurmCluster, user: str, job_id: int, states: set[str], timeout: float = 30):
     deadline = time.monotonic() + timeout
     while True:
@@ -70,7 +64,7 @@ def wait_state(c: SlurmCluster, user: str, job_id: int, states: set[str], timeou
 
 @pytest.mark.parametrize("name", sorted(CLUSTERS))
 def test_the_hub_runs_and_cancels_a_users_job_through_slurmrestd(name):
-    c, host = cluster(name), CLUSTERS[name]
+    c, host = slurm_cluster(name), CLUSTERS[name]
     partition = lab().hostvars[host]["slurm_clusters"][name]["partitions"][0]["name"]
     job_id = c.submit(
         "john.doe", "#!/bin/sh\nexec sleep 300\n", partition=partition, cpus=1, memory_mb=256, minutes=5,
@@ -95,9 +89,9 @@ def test_the_hub_runs_and_cancels_a_users_job_through_slurmrestd(name):
 
 def test_a_token_from_another_key_or_for_root_gets_nothing():
     with pytest.raises(SlurmError, match="Slurm cluster alpha refused GET"):
-        cluster("alpha", key=b"not-the-cluster-key-0123456789abcdef").job("john.doe", 1)
+        slurm_cluster("alpha", key=b"not-the-cluster-key-0123456789abcdef").job("john.doe", 1)
     with pytest.raises(ValueError, match="system account"):
-        cluster("alpha").job("root", 1)
+        slurm_cluster("alpha").job("root", 1)
 
 
 def test_a_cluster_whose_controller_is_down_fails_fast_and_the_other_serves():
@@ -105,15 +99,15 @@ def test_a_cluster_whose_controller_is_down_fails_fast_and_the_other_serves():
     try:
         t0 = time.monotonic()
         with pytest.raises(ClusterUnavailable, match="Slurm cluster beta"):
-            cluster("beta").submit(
+            slurm_cluster("beta").submit(
                 "john.doe", "#!/bin/sh\ntrue\n", partition="batch", cpus=1, memory_mb=64, minutes=1,
                 cwd="/tmp", environment={},
             )  # fmt: skip
         assert time.monotonic() - t0 < 12  # the client waits 5 s for an answer (7.0 s measured in the lab)
-        job_id = cluster("alpha").submit(
+        job_id = slurm_cluster("alpha").submit(
             "john.doe", "#!/bin/sh\ntrue\n", partition="short", cpus=1, memory_mb=64, minutes=1, cwd="/tmp", environment={}
         )
-        assert wait_state(cluster("alpha"), "john.doe", job_id, {"COMPLETED"}).state == "COMPLETED"
+        assert wait_state(slurm_cluster("alpha"), "john.doe", job_id, {"COMPLETED"}).state == "COMPLETED"
     finally:
         lab_exec("worker-2", "systemctl", "start", "slurmctld")
     deadline = time.monotonic() + 60

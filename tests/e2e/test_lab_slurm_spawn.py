@@ -16,38 +16,30 @@ import json
 import time
 
 import pytest
-from labhub import User, active_hub, lab_hub, other_hub, wait_serving, wait_standby
-from support import ROOT, lab, lab_exec
+from labhub import (
+    SLURM_CLUSTERS,
+    User,
+    active_hub,
+    lab_hub,
+    other_hub,
+    slurm_cluster,
+    slurm_gone,
+    slurm_job,
+    wait_serving,
+    wait_standby,
+)
+from support import lab_exec
 
-from hubconfig.slurm import SlurmCluster
-
-CLUSTERS = {"alpha": "worker-1", "beta": "worker-2"}
+CLUSTERS = SLURM_CLUSTERS
 WHO = "john.doe"
 
 
-def cluster(name: str) -> SlurmCluster:
-    key = (ROOT / ".secrets" / "lab" / f"slurm_jwt_key_{name}").read_bytes().strip()
-    host = CLUSTERS[name]
-    return SlurmCluster(name, f"http://{lab().ip(host)}:{lab().hostvars[host].get('slurm_rest_port', 6820)}", key)
-
-
 def running_job(name: str) -> dict[str, str]:
-    """john.doe's job on the cluster as squeue shows it: id, state, user, cores, memory, time limit, node."""
-    fields = ["id", "state", "user", "cores", "memory", "time", "node"]
-    out = lab_exec(CLUSTERS[name], "squeue", "--noheader", "--user", WHO, "--format", "%i %T %u %C %m %l %N").stdout.split("\n")
-    jobs = [dict(zip(fields, line.split(), strict=False)) for line in out if line.strip()]
-    assert len(jobs) <= 1, jobs
-    return jobs[0] if jobs else {}
+    return slurm_job(name, WHO)
 
 
 def gone(name: str, timeout: float = 20) -> bool:
-    """john.doe has no job left on the cluster (a cancelled job is COMPLETING for a moment)."""
-    deadline = time.monotonic() + timeout
-    while running_job(name):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
+    return slurm_gone(name, WHO, timeout)
 
 
 def events(user: User, timeout: float = 240, on_event=None) -> list[dict]:
@@ -100,7 +92,7 @@ def test_a_profile_runs_the_server_as_a_job_of_the_user_on_its_cluster(john, nam
     finally:
         john.stop()
     # Stopping the server cancelled the job.
-    assert cluster(name).job(WHO, job_id).state in ("CANCELLED", "COMPLETED", "COMPLETING"), job_id
+    assert slurm_cluster(name).job(WHO, job_id).state in ("CANCELLED", "COMPLETED", "COMPLETING"), job_id
     assert gone(name)
 
 

@@ -96,7 +96,7 @@ def test_minimal_config_gets_safe_defaults(base):
         (lambda c: c["spawner"].update(name_prefix="Twin_Hub"), ["spawner.name_prefix: 'Twin_Hub' is not a lowercase DNS label"]),
         (lambda c: c["hub"].update(bind_url="0.0.0.0:8000"), ["hub.bind_url: '0.0.0.0:8000' is not an http(s):// URL"]),
         (lambda c: c["hub"].update(secrets_dir="secrets"), ["hub.secrets_dir: 'secrets' is not an absolute path"]),
-        (lambda c: c["auth"].update(type="dummy"), ["auth.type: 'dummy'", "expected pam, ldap or oidc when environment is production"]),
+        (lambda c: c["auth"].update(type="dummy"), ["auth.type: 'dummy'", "expected pam, kerberos, ldap or oidc when environment is production"]),
         (lambda c: c["hub"].update(db_url="sqlite:///jupyterhub.sqlite"), ["hub.db_url: SQLite is for the lab"]),
         (lambda c: c["spawner"].update(type="local"), ["spawner.type: 'local'", "in production"]),
         (lambda c: c["auth"].update(type="ldap"), ["auth.ldap.server_address: empty"]),
@@ -674,6 +674,9 @@ CONTEXT = {
         }
     },
     "auth.oidc": {"auth": {"type": "oidc"}},
+    "auth.kerberos": {
+        "auth": {"type": "kerberos", "kerberos": {"realm": "EXAMPLE.ORG", "service_principal": "host/hub.example.org"}}
+    },
     "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
     "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
     "spawner.pull_policy": {"spawner": {"type": "docker"}},
@@ -732,6 +735,8 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
         return "postgresql://other@db2.example.org/hub"
     if name == "default_profile":
         return "large"
+    if name == "realm":
+        return "ALT.EXAMPLE.ORG"
     return "alt" + (current or "")
 
 
@@ -768,6 +773,9 @@ SKIP = {
     # What `python -m hubconfig provider` checks the endpoints against
     # (tests/hubconfig/test_provider.py), not a hub setting.
     ("auth", "oidc", "issuer"),
+    # Likewise what `python -m hubconfig realm` gets a ticket for with the
+    # hub's key (the lab's deploy runs it; pam_krb5 uses any key in the keytab).
+    ("auth", "kerberos", "service_principal"),
 }
 
 

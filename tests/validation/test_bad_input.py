@@ -577,8 +577,11 @@ SLURM_OK = {
          ["slurm_clusters.alpha.partitions is", "max_cpus (up to node_cpus 2)"]),
         ({"kdc_realm": "twinhub.lab"}, ['kdc_realm is "twinhub.lab"', "expected an uppercase realm"]),
         ({"slurm_server_ports": "80-60999"}, ['slurm_server_ports is "80-60999" on s1', "within 1024-65535"]),
+        ({"kdc_service_principals": ["HTTP/hub.example.org"]},
+         ["kdc_keytab_dir is empty, and HTTP/hub.example.org need a keytab", "a directory on the controller"]),
     ],
-    ids=["munge-key-missing", "unknown-cluster", "partition-beyond-the-node", "realm-lowercase", "server-ports-privileged"],
+    ids=["munge-key-missing", "unknown-cluster", "partition-beyond-the-node", "realm-lowercase", "server-ports-privileged",
+         "keytab-dir-missing"],
 )  # fmt: skip
 def test_hpc_settings_refused_before_any_change(tmp_path, target, settings, expected):
     hostvars = {"s1": {**SLURM_OK, "kdc_realm": "TWINHUB.LAB", "kdc_master_password": "k" * 24, **settings}}
