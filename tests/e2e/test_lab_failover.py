@@ -2,7 +2,8 @@
 
 A user logs in through the proxy, starts a server and sets a variable in a
 kernel; then the active hub dies in several ways, or is switched on purpose,
-while a client keeps calling the hub and the user's server. Each test checks
+while a client keeps calling the hub and the user's server (and, for the
+planned switch, john.doe's server runs as a Slurm job). Each test checks
 that the standby took over, that the user's server is the same Swarm task
 with the same kernel state, that the user is still logged in, and that the
 two hubs were never connected to the database at once. Bounded: every wait
@@ -19,12 +20,15 @@ from labhub import (
     HUBS,
     Bob,
     Poller,
+    User,
     active_hub,
     container_ip,
     db_ip,
     hub_connections,
     other_hub,
     running_task,
+    slurm_gone,
+    slurm_job,
     switch,
     task_container,
     wait_serving,
@@ -231,6 +235,12 @@ def test_planned_switch_under_load_fails_no_request(bob):
     active, _ = active_hub()
     target = other_hub(active)
     task = running_task("bob")
+    # john.doe's server is a Slurm job on cluster alpha meanwhile (issue 19):
+    # the new hub keeps the same job.
+    john = User(bob.hub, "john.doe")
+    john.spawn("alpha", timeout=240)
+    job = slurm_job("alpha", "john.doe")
+    assert john.run("y = 7 * 6; y") == "42"
     links = bob.kernel_links(2)
     load = Poller(bob.api, [f"{bob.hub.url}/hub/api/users/bob", f"{bob.base}/api/status"], rate=50)
     load.start()
@@ -247,6 +257,13 @@ def test_planned_switch_under_load_fails_no_request(bob):
     assert links.drops == [], links.drops
     assert active_hub()[0] == target
     survived(bob, task)
+    try:
+        assert slurm_job("alpha", "john.doe")["id"] == job["id"], "the new hub did not keep john.doe's job"
+        assert john.api.get(f"{john.hub.url}/hub/api/users/john.doe").json()["servers"][""]["ready"]
+        assert john.run("import socket; socket.gethostname()") == "'worker-1'"
+    finally:
+        john.stop_quietly()
+    assert slurm_gone("alpha", "john.doe")
 
 
 def test_a_switch_to_a_broken_hub_puts_the_old_one_back(bob):

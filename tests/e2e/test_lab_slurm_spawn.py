@@ -7,7 +7,8 @@ image's Jupyter on the cluster's compute node under his own uid, and he
 works in it through NGINX like in any server. Stopping the server cancels
 the job; a hub failover keeps it; a cluster whose controller is down fails
 the spawn at once, naming the cluster; a job waiting in the queue says so
-on the spawn-pending page.
+on the spawn-pending page; the idle culler stops an idle job's server, and
+with it the job.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from labhub import (
     wait_serving,
     wait_standby,
 )
-from support import lab_exec
+from support import lab, lab_exec
 
 CLUSTERS = SLURM_CLUSTERS
 WHO = "john.doe"
@@ -181,3 +182,32 @@ def test_a_job_waiting_in_the_queue_says_so_on_the_pending_page(john):
     finally:
         lab_exec("worker-1", "scancel", blocker, check=False)
         john.stop()
+
+
+# The hub's own idle culler program (its idle-culler service runs the same),
+# with a 10 s timeout, run in the serving hub's container until it culls.
+CULLER = (
+    "python -m jupyterhub_idle_culler --url=http://127.0.0.1:{port}/hub/api --timeout=10 --cull-every=5"
+    " > /tmp/culler-e2e.log 2>&1 & c=$!;"
+    " for i in $(seq 120); do grep -q 'Culling server' /tmp/culler-e2e.log && break; sleep 0.5; done;"
+    " sleep 2; kill $c; cat /tmp/culler-e2e.log; rm -f /tmp/culler-e2e.log"
+)
+
+
+def test_the_idle_culler_cancels_an_idle_job(john):
+    assert start(john, "alpha")[-1].get("ready")
+    job_id = int(running_job("alpha")["id"])
+    admin = User(john.hub, "admin")
+    serving, _ = active_hub()
+    try:
+        out = lab_exec(
+            serving, "docker", "exec", "-e", f"JUPYTERHUB_API_TOKEN={admin.api.headers['Authorization'].split()[1]}", "twinhub-hub",
+            "sh", "-c", CULLER.format(port=lab().hub_api_port), timeout=120,
+        ).stdout  # fmt: skip
+        assert f"Culling server {WHO}" in out, out[-2000:]
+        # The culler stopped the server: the hub cancelled its job.
+        assert gone("alpha", timeout=30)
+        assert slurm_cluster("alpha").job(WHO, job_id).state in ("CANCELLED", "COMPLETED"), job_id
+        assert not john.api.get(f"{john.hub.url}/hub/api/users/{john.path}").json()["servers"]
+    finally:
+        john.stop_quietly()

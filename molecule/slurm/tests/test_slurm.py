@@ -61,28 +61,37 @@ def test_requests_beyond_a_partition_are_refused_at_submission():
     assert as_user(CTL, "sbatch --partition=nowhere --wrap true").stderr.count("invalid partition") == 1
 
 
+# A job that holds a ticket file as a server's job does (hubconfig.slurmspawner
+# writes the person's Kerberos ticket there), with no script of its own to
+# remove it: the epilog does. Single quotes keep $SLURM_JOB_ID for the job.
+TICKET_JOB = "printf '%s\\n' '#!/bin/sh' 'echo ticket > /tmp/krb5cc_twinhub_$SLURM_JOB_ID' 'exec sleep 300' > /tmp/ticket-job.sh"
+
+
 def test_a_cancelled_job_stops_on_the_node_and_its_ticket_goes():
-    # As a server's job holds a person's Kerberos ticket (hubconfig.slurmspawner),
-    # here with no script of its own to remove it: the epilog does.
-    out = as_user(CTL, "cd && sbatch --parsable --wrap 'echo ticket > /tmp/krb5cc_twinhub_$SLURM_JOB_ID; sleep 300'")
+    CTL.check_output(TICKET_JOB + " && chmod 0644 /tmp/ticket-job.sh")
+    out = as_user(CTL, "cd && sbatch --parsable /tmp/ticket-job.sh")
+    assert out.rc == 0, out.stderr
     job_id = out.stdout.strip()
     ticket = NODE.file(f"/tmp/krb5cc_twinhub_{job_id}")
-    # RUNNING comes before the script does (the prolog runs first): wait for its sleep.
-    for _ in range(60):
-        if NODE.run("pgrep -u alice.smith -x sleep").rc == 0:
-            break
-        time.sleep(0.5)
-    assert CTL.check_output(f"squeue --noheader --jobs {job_id} --format %T").strip() == "RUNNING"
-    assert NODE.run("pgrep -u alice.smith -x sleep").rc == 0
-    assert ticket.exists
-    assert ticket.user == "alice.smith"
-    assert as_user(CTL, f"scancel {job_id}").rc == 0
-    for _ in range(30):
-        if NODE.run("pgrep -u alice.smith -x sleep").rc != 0 and not ticket.exists:
-            break
-        time.sleep(0.5)
-    assert NODE.run("pgrep -u alice.smith -x sleep").rc != 0
-    assert not ticket.exists
+    try:
+        # RUNNING comes before the script does (the prolog runs first): wait for its sleep.
+        for _ in range(60):
+            if NODE.run("pgrep -u alice.smith -x sleep").rc == 0:
+                break
+            time.sleep(0.5)
+        assert CTL.check_output(f"squeue --noheader --jobs {job_id} --format %T").strip() == "RUNNING"
+        assert NODE.run("pgrep -u alice.smith -x sleep").rc == 0
+        assert ticket.exists
+        assert ticket.user == "alice.smith"
+        assert as_user(CTL, f"scancel {job_id}").rc == 0
+        for _ in range(30):
+            if NODE.run("pgrep -u alice.smith -x sleep").rc != 0 and not ticket.exists:
+                break
+            time.sleep(0.5)
+        assert NODE.run("pgrep -u alice.smith -x sleep").rc != 0
+        assert not ticket.exists
+    finally:
+        CTL.run(f"scancel {job_id}")
 
 
 def rest(key=b"molecule-jwt-key-0123456789abcdef0123456789abc"):
