@@ -20,8 +20,17 @@ worker nodes. It prints, for the spawner the lab runs (twinhub's):
   released (deployed for the run with spawner.swarm_spawner: upstream, then
   put back), side by side.
 
+With --slurm: the lab's Slurm profiles (servers as jobs through slurmrestd):
+one user alone (--solo times) and five directory users at once on the two
+clusters, submit to ready p50/p95, with where the time went from the hub's
+log: the hub until the job is submitted, the queue (until the hub sees it
+running; it polls every 0.5 s), the job until batchspawner's port report
+(Python and Jupyter starting on the node), the report until the hub calls
+the server ready.
+
     ./twinhub bench-spawn [--users 20]
     ./twinhub bench-spawn --lab [--users 10] [--floor] [--upstream]
+    ./twinhub bench-spawn --slurm [--users 5] [--solo 3]
 """
 
 from __future__ import annotations
@@ -132,11 +141,11 @@ class Spawns:
         r = self.admin.post(f"{self.hub.url}/hub/api/users", json={"usernames": users})
         assert r.status_code in (201, 409), r.text
 
-    def spawn(self, user: str) -> tuple[str, float | None, str, float]:
+    def spawn(self, user: str, profile: str | None = None) -> tuple[str, float | None, str, float]:
         """(user, seconds to ready or None, why not, start time)."""
         t0 = time.time()
         url = f"{self.hub.url}/hub/api/users/{user}"
-        r = self.admin.post(f"{url}/server", json={"profile": self.profile})
+        r = self.admin.post(f"{url}/server", json={"profile": profile or self.profile})
         if r.status_code not in (201, 202):
             return user, None, f"HTTP {r.status_code}: {r.text[:200]}", t0
         while time.time() - t0 < self.timeout:
@@ -158,10 +167,10 @@ class Spawns:
                 return
             time.sleep(0.5)
 
-    def at_once(self, users: list[str]) -> tuple[list, float]:
+    def at_once(self, users: list[str], profiles: list[str] | None = None) -> tuple[list, float]:
         t_all = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(users)) as pool:
-            results = list(pool.map(self.spawn, users))
+            results = list(pool.map(self.spawn, users, profiles or [None] * len(users)))
         return results, time.monotonic() - t_all
 
 
@@ -276,6 +285,86 @@ def lab_main(args) -> int:
     return 1 if any(run["failures"] for run in runs.values()) else 0
 
 
+# Directory people (the lab's): a job runs as its user, who must exist on
+# the cluster's nodes. Five at once: beta's batch partition lets two jobs
+# share a core (inventories/lab/group_vars/all/hpc.yml), so the lab's two
+# 2-core clusters hold all five one-core notebooks, none left queued.
+SLURM_USERS = ["john.doe", "alice", "bob", "carol", "dana"]
+SLURM_PROFILES = ["beta", "alpha", "beta", "alpha", "beta"]
+
+
+def slurm_breakdown(user: str, t0: float, ready: float) -> dict[str, float]:
+    """Where a Slurm spawn's time went, from the hub's log (hubconfig.slurmspawner's lines)."""
+    from labhub import active_hub, lab_exec
+
+    hub, _ = active_hub()
+    marks: dict[str, float] = {}
+    for line in lab_exec(hub, "journalctl", "-u", "twinhub-hub", "-o", "cat", "--since", f"@{int(t0) - 1}").stdout.splitlines():
+        with contextlib.suppress(ValueError, KeyError):
+            entry = json.loads(line)
+            message, at = entry["message"], instant(entry["@timestamp"])
+            if at < t0 - 0.5:
+                continue
+            if message.startswith("Slurm job ") and f" submitted for {user} on cluster " in message:
+                marks["submitted"] = at
+            elif message.startswith("Slurm job ") and f" of {user} runs on " in message:
+                marks.setdefault("running", at)
+            elif message.startswith(f"Slurm job of {user} reported port "):
+                marks["port"] = at
+    if len(marks) < 3:
+        return {}
+    return {
+        "submit": marks["submitted"] - t0,
+        "queue": marks["running"] - marks["submitted"],
+        "job to port report": marks["port"] - marks["running"],
+        "port report to ready": ready - marks["port"],
+    }
+
+
+def slurm_main(args) -> int:
+    from labhub import lab_hub, slurm_gone
+
+    s = Spawns(lab_hub(), "admin", args.timeout, "alpha")
+    users = SLURM_USERS[: args.users]
+    s.create(users)
+
+    def settle(names: list[str]) -> None:
+        s.stop(names)
+        for cluster in ("alpha", "beta"):
+            for name in names:
+                assert slurm_gone(cluster, name, timeout=60), f"{name}'s job still on {cluster}"
+
+    settle(users)
+    solos, parts, failures = [], [], []
+    for _ in range(args.solo):
+        user, seconds, why, t0 = s.spawn(users[0], "alpha")
+        if seconds is None:
+            failures.append((user, why))
+        else:
+            solos.append(seconds)
+            parts.append(slurm_breakdown(user, t0, t0 + seconds))
+        settle([user])
+    results, wall = s.at_once(users, SLURM_PROFILES[: len(users)])
+    together = [slurm_breakdown(u, t0, t0 + t) for u, t, _, t0 in results if t is not None]
+    settle(users)
+    failures += [(u, why) for u, t, why, _ in results if t is None]
+    times = [t for _, t, _, _ in results if t is not None]
+
+    def medians(rows: list[dict]) -> str:
+        rows = [r for r in rows if r]
+        return ", ".join(f"{k} {statistics.median(r[k] for r in rows):.2f} s" for k in rows[0]) if rows else "n/a"
+
+    print("lab: Slurm clusters alpha (worker-1) and beta (worker-2), 2 cores each; servers as jobs (slurmrestd)")
+    print(f"1 user (john.doe on alpha), {len(solos)} runs: {summary(solos)}")
+    print(f"  where it went (medians): {medians(parts)}")
+    print(f"{len(users)} users at once ({', '.join(f'{u}@{p}' for u, p in zip(users, SLURM_PROFILES, strict=False))}):")
+    print(f"  {summary(times)}, wall {wall:.1f} s, failures {len(failures)}")
+    print(f"  where it went (medians): {medians(together)}")
+    for user, why in failures:
+        print(f"  failed {user}: {why}")
+    return 1 if failures else 0
+
+
 def local_main(args) -> int:
     users = [f"bench{i:03d}" for i in range(args.users)]
     with running_hub(users=users) as hub:
@@ -303,7 +392,11 @@ def main() -> int:
     ap.add_argument("--profile", default="small", help="with --lab: the profile spawned")
     ap.add_argument("--floor", action="store_true", help="with --lab: measure the floor (no hub) in the same run")
     ap.add_argument("--upstream", action="store_true", help="with --lab: also dockerspawner's SwarmSpawner, side by side")
+    ap.add_argument("--slurm", action="store_true", help="the lab's Slurm profiles: 1 user, then 5 at once")
     args = ap.parse_args()
+    if args.slurm:
+        args.users = min(args.users, len(SLURM_USERS))
+        return slurm_main(args)
     return lab_main(args) if args.lab else local_main(args)
 
 

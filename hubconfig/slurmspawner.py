@@ -83,6 +83,7 @@ class PortReport(APIHandler):
         if set(body) != {"port"} or not isinstance(port, int) or not 1024 <= port <= 65535:
             raise web.HTTPError(400, 'expected {"port": N} with N from 1024 to 65535, and nothing else')
         spawner.port = port
+        self.log.info("Slurm job of %s reported port %s", self.current_user.name, port)
         self.set_status(201)
         self.finish(json.dumps({"message": f"port {port} noted"}))
 
@@ -222,7 +223,11 @@ class TwinhubSlurmSpawner(batchspawner.BatchSpawnerBase):
         if job is None:
             self.job_status = ""
             return batchspawner.JobStatus.NOTFOUND
+        was_running = self.state_isrunning()
         self.job_status = json.dumps({"state": job.state, "node": job.node, "reason": job.reason})
+        if self.state_isrunning() and not was_running:
+            # When the queue let it go, as the hub saw it (bench/spawn.py --slurm reads it).
+            self.log.info("Slurm job %s of %s runs on %s", self.job_id, self.user.name, job.node)
         if self.state_isrunning():
             return batchspawner.JobStatus.RUNNING
         if self.state_ispending():

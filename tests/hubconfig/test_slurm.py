@@ -213,3 +213,32 @@ def test_a_jobs_script_and_state(tmp_path):
     old = TwinhubProfileSpawner(config=c, user=User())
     old.load_state({"service_id": "abc", "object_id": "abc"})
     assert old.kind == "container"
+
+
+def test_polls_keep_a_running_job_and_notice_one_that_ended(tmp_path, monkeypatch):
+    """JupyterHub polls before it stops a server: a job still running must read as running at every poll."""
+    import asyncio
+
+    from hubconfig.profilespawner import TwinhubProfileSpawner
+    from hubconfig.slurm import Job
+    from hubconfig.slurmspawner import TwinhubSlurmSpawner
+
+    c = configured(slurm_platform(tmp_path), tmp_path)
+    spawner = TwinhubProfileSpawner(config=c, user=User())
+    c.Spawner.apply_user_options(spawner, {"profile": "alpha"})
+    spawner.child.job_id = "4711"
+    answers = []
+
+    async def call(self, method, *args, **kwargs):
+        assert (method, args) == ("job", (4711,))
+        return answers.pop(0)
+
+    monkeypatch.setattr(TwinhubSlurmSpawner, "_call", call)
+
+    def job(state):
+        return Job(id=4711, state=state, node="n1", user="john.doe", cpus=2, memory_mb=1024, time_limit_minutes=120,
+                   reason="None", name="jupyterhub-john-2edoe-1")  # fmt: skip
+
+    answers += [job("PENDING"), job("RUNNING"), job("RUNNING"), job("RUNNING"), None]
+    assert [asyncio.run(spawner.poll()) for _ in range(4)] == [None, None, None, None]
+    assert asyncio.run(spawner.poll()) == 1  # gone from Slurm: the server stopped
