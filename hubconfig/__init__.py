@@ -37,13 +37,13 @@ def configure(c: Any, path: str | Path | None = None) -> dict[str, Any]:
     """Validate the platform config and set c's traits from it."""
     # Imported here, not at the top: `python -m hubconfig.leader` imports
     # this package too and must start fast (it is the standby's start-up).
-    from hubconfig import auth, hub, logs, names, services, spawner, storage
+    from hubconfig import auth, hub, logs, names, services, sharing, spawner, storage
     from hubconfig.schema import PlatformConfigError, load
 
     path = path or os.environ.get("TWINHUB_PLATFORM_CONFIG", DEFAULT_PATH)
     try:
         cfg = load(path)
-        for module in (hub, logs, auth, names, spawner, storage, services):
+        for module in (hub, logs, auth, names, spawner, storage, services, sharing):
             module.apply(c, cfg)
     except PlatformConfigError as exc:
         # JupyterHub logs and ignores exceptions from its config file and

@@ -471,6 +471,42 @@ SCHEMA: dict[str, Any] = obj(
                 ),
             }
         ),
+        "sharing": obj(
+            {
+                "enabled": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "users may share their servers (JupyterHub's shares; hubconfig.sharing)",
+                },
+                "groups": {**GROUPS, "description": "only members of these groups may share (empty: every user)"},
+                "with_users": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "share with a user by name (users may then look up other users' names)",
+                },
+                "with_groups": {"type": "boolean", "default": True, "description": "share with a group by name"},
+                "codes": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "share codes: a link any logged-in user may accept until it expires",
+                },
+                "code_max_lifetime": {
+                    "type": "integer",
+                    "minimum": 60,
+                    "maximum": 31536000,
+                    "default": 86400,
+                    "description": "seconds a share code lives at most (a shorter one may be asked for)",
+                },
+                "auth_cache_seconds": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 300,
+                    "default": 1,
+                    "description": "seconds a user's server trusts the hub's word on who may use it: a revoked share"
+                    " stops working within this (JupyterHub's own 0 means for ever, so 1 is the least)",
+                },
+            }
+        ),
     },
     required=["spawner"],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from hubconfig import auth, environment
+from hubconfig import auth, environment, sharing
 from hubconfig.secrets import read_secret, secret_path
 
 
@@ -80,6 +80,9 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
         services.append({"name": "twinhub-ops", "api_token": token})
         roles.append({"name": "twinhub-ops", "scopes": ["admin:users", "admin:servers"], "services": ["twinhub-ops"]})
 
+    # Sharing a server (hubconfig.sharing): everyone's role, or the sharing groups'.
+    user_scopes += sharing.user_scopes(cfg)
+    roles += sharing.roles(cfg)
     if len(user_scopes) > 1:
         roles.append({"name": "user", "scopes": user_scopes})
     c.JupyterHub.services = services

@@ -131,8 +131,10 @@ class Hub:
         assert r.status_code == 302, (r.status_code, r.text[:500])
         return s
 
-    def token(self, session: requests.Session, user: str) -> str:
-        r = session.post(f"{self.url}/hub/api/users/{quote(user, safe='')}/tokens", json={"note": "e2e", "expires_in": 3600})
+    def token(self, session: requests.Session, user: str, scopes: list[str] | None = None) -> str:
+        """A new API token of user's (scopes: JupyterHub's default for tokens unless given, e.g. ["inherit"])."""
+        body = {"note": "e2e", "expires_in": 3600, **({"scopes": scopes} if scopes else {})}
+        r = session.post(f"{self.url}/hub/api/users/{quote(user, safe='')}/tokens", json=body)
         assert r.status_code == 201, r.text
         self.issued_tokens.append(r.json()["token"])
         return r.json()["token"]
@@ -156,8 +158,9 @@ class Hub:
 
 
 @contextlib.contextmanager
-def running_hub(users: list[str] | None = None, db: Path | None = None) -> Iterator[Hub]:
-    """A hub for `users` (default: alice and bob); `db`: a SQLite file kept across hubs."""
+def running_hub(users: list[str] | None = None, db: Path | None = None, settings: dict | None = None) -> Iterator[Hub]:
+    """A hub for `users` (default: alice and bob); `db`: a SQLite file kept across hubs; `settings`: more
+    top-level sections of the platform config (e.g. {"sharing": {...}})."""
     if not (CHP_BIN / "configurable-http-proxy").exists():
         raise RuntimeError("configurable-http-proxy missing: `./twinhub hub-e2e` installs it with npm")
     docker("network", "rm", NETWORK, check=False)
@@ -179,6 +182,7 @@ def running_hub(users: list[str] | None = None, db: Path | None = None) -> Itera
         cfg["auth"]["allowed_users"] = users
     if db:
         cfg["hub"]["db_url"] = f"sqlite:///{db}"
+    cfg.update(settings or {})
     (workdir / "platform.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = dict(
         os.environ,

@@ -79,12 +79,12 @@ def server_url(hub: Hub, api, name: str) -> str:
 class User:
     """A user of the lab's hub: logged in through the form, a token, their server."""
 
-    def __init__(self, hub: Hub, name: str, session: requests.Session | None = None):
+    def __init__(self, hub: Hub, name: str, session: requests.Session | None = None, token_scopes: list[str] | None = None):
         self.hub, self.name = hub, name
         # The hub's URLs carry the name escaped for a path (john.doe stays, @ is %40).
         self.path = quote(name, safe="")
         self.session = session or hub.login(name)
-        self.api = hub.api(hub.token(self.session, name))
+        self.api = hub.api(hub.token(self.session, name, token_scopes))
 
     def spawn(self, profile: str = "small", timeout: float = 150) -> float:
         t0 = time.monotonic()
@@ -109,9 +109,10 @@ class User:
         except Exception as exc:  # teardown: report, do not mask the result
             print(f"could not stop {self.name}'s server: {exc}")
 
-    def run(self, code: str) -> str:
-        """Run code in a fresh kernel of the user's server, through the hub's proxy."""
-        base = server_url(self.hub, self.api, self.name)
+    def run(self, code: str, owner: User | None = None) -> str:
+        """Run code in a fresh kernel of the user's server (or of owner's, shared with this user), through the hub's proxy."""
+        owner = owner or self
+        base = server_url(self.hub, owner.api, owner.name)
         kernel = self.api.post(f"{base}/api/kernels", json={"name": "python3"})
         assert kernel.status_code == 201, kernel.text
         kid = kernel.json()["id"]

@@ -677,6 +677,7 @@ CONTEXT = {
     "auth.kerberos": {
         "auth": {"type": "kerberos", "kerberos": {"realm": "EXAMPLE.ORG", "service_principal": "host/hub.example.org"}}
     },
+    "sharing": {"sharing": {"enabled": True}},
     "services.nbviewer": {"services": {"nbviewer": {"enabled": True, "url": "https://nbviewer.example.org"}}},
     "spawner.placement_constraints": {"spawner": {"type": "swarm"}},
     "spawner.pull_policy": {"spawner": {"type": "docker"}},
@@ -841,3 +842,44 @@ def test_check_command(base, tmp_path):
     no = subprocess.run([sys.executable, "-m", "hubconfig", "check", str(bad)], cwd=ROOT, capture_output=True, text=True)
     assert no.returncode == 78
     assert "spawner.pull_policy: 'sometimes' is not allowed" in no.stderr
+
+
+def roles_by_name(c: Config) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in c.JupyterHub.load_roles}
+
+
+def test_sharing_is_off_until_the_platform_config_turns_it_on(base, tmp_path):
+    c = configured(base, tmp_path)
+    assert not any("shares" in s for r in c.JupyterHub.load_roles for s in r["scopes"])
+    assert c.JupyterHub.tornado_settings["twinhub_sharing"]["codes"] is False
+    assert not any(a.startswith("--HubOAuth.cache_max_age") for a in c.Spawner.args)
+
+
+def test_sharing_for_everyone_or_for_groups(base, tmp_path):
+    c = configured(merge(base, {"sharing": {"enabled": True}}), tmp_path)
+    assert {"shares!user", "read:users:name", "read:groups:name"} <= set(roles_by_name(c)["user"]["scopes"])
+    assert c.JupyterHub.tornado_settings["twinhub_sharing"] == {"codes": True, "code_max_lifetime": 86400}
+    # A revoked share ends within a second (JupyterHub's 0 would mean never).
+    assert "--HubOAuth.cache_max_age=1" in c.Spawner.args
+    assert "--NotebookNotary.db_file=:memory:" in c.Spawner.args  # storage's arguments kept
+    only = {"enabled": True, "groups": ["sharers"], "with_users": False, "codes": False}
+    c = configured(merge(base, {"sharing": only}), tmp_path)
+    roles = roles_by_name(c)
+    assert roles["twinhub-sharing"] == {
+        "name": "twinhub-sharing",
+        "scopes": ["shares!user", "read:groups:name"],
+        "groups": ["sharers"],
+    }
+    assert not any("shares" in s for s in roles.get("user", {"scopes": []})["scopes"])
+    assert c.JupyterHub.tornado_settings["twinhub_sharing"]["codes"] is False
+
+
+def test_share_codes_replace_jupyterhubs_handler(base, tmp_path):
+    from jupyterhub.apihandlers import default_handlers
+
+    from hubconfig.sharing import ShareCodePolicy
+
+    configured(merge(base, {"sharing": {"enabled": True}}), tmp_path)
+    handlers = {path: handler for path, handler in default_handlers if path.startswith(r"/api/share-codes/")}
+    assert len(handlers) == 2
+    assert set(handlers.values()) == {ShareCodePolicy}
