@@ -25,6 +25,10 @@ def sqlite_off_network_storage(c: Any, state_dir: str) -> None:
     c.Spawner.args = [
         "--NotebookNotary.db_file=:memory:",
         f"--BaseFileIdManager.db_path={state_dir}/file_id_manager.db",
+        # Real-time collaboration's document history (SQLite) and its record
+        # of sessions (jupyter-collaboration), else in the home.
+        f"--SQLiteYStore.db_path={state_dir}/ystore.db",
+        f"--YDocExtension.session_store_path={state_dir}/collaboration_sessions.json",
     ]
 
 
