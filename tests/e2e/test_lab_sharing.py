@@ -62,3 +62,41 @@ def test_a_share_code_lets_carol_in(alice):
     )
     assert r.status_code == 302, (r.status_code, r.text[:300])
     assert carol.run("6 * 7", owner=alice) == "42"
+
+
+def test_alice_and_bob_edit_one_notebook_live_through_nginx(alice):
+    import asyncio
+
+    from labhub import CA
+    from ydocclient import shared_notebook
+
+    hub = alice.hub
+    bob = User(hub, "bob", token_scopes=INHERIT)
+    server = server_url(hub, alice.api, "alice")
+    notebook = {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"cell_type": "code", "id": "c1", "source": "", "metadata": {}, "outputs": [], "execution_count": None}],
+    }  # fmt: skip
+    assert alice.api.put(f"{server}/api/contents/live.ipynb", json={"type": "notebook", "content": notebook}).status_code in (
+        200,
+        201,
+    )
+    assert alice.api.post(f"{hub.url}/hub/api/shares/alice/", json={"user": "bob"}).status_code == 200
+    tokens = {u.name: u.api.headers["Authorization"].split()[1] for u in (alice, bob)}
+
+    async def edit() -> float:
+        async with (
+            shared_notebook(alice.api, server, "live.ipynb", tokens["alice"], CA) as mine,
+            shared_notebook(bob.api, server, "live.ipynb", tokens["bob"], CA) as theirs,
+        ):
+            with mine.ydoc.transaction():
+                cell = mine.ycells[0]["source"]
+                cell.insert(len(cell), "print('hello bob')")
+            t0 = time.monotonic()
+            while str(theirs.ycells[0]["source"]) != "print('hello bob')":
+                assert time.monotonic() - t0 < 10, "bob never saw alice's edit"
+                await asyncio.sleep(0.01)
+            return time.monotonic() - t0
+
+    seconds = asyncio.run(edit())
+    print(f"\nalice's edit reaches bob through NGINX in {seconds * 1000:.0f} ms")
