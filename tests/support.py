@@ -19,3 +19,23 @@ def swarm_nodes(manager: str = "hub-a") -> dict[str, dict]:
     """`docker node ls` on a lab manager, by hostname."""
     out = lab_exec(manager, "docker", "node", "ls", "--format", "{{json .}}").stdout
     return {n["Hostname"]: n for n in map(json.loads, out.splitlines())}
+
+
+def stub_pam(monkeypatch, auth_errno: int | None = None, account_errno: int | None = None) -> list[tuple[str, str, str]]:
+    """pamela's two PAM steps stubbed (auth, account), each refusing with the given PAM code;
+    returns the list of calls (step, user, service) as they happen."""
+    import pamela
+
+    calls: list[tuple[str, str, str]] = []
+
+    def step(name: str, errno: int | None):
+        def call(username, *args, service, encoding):
+            calls.append((name, username, service))
+            if errno is not None:
+                raise pamela.PAMError(errno=errno)
+
+        return call
+
+    monkeypatch.setattr(pamela, "authenticate", step("auth", auth_errno))
+    monkeypatch.setattr(pamela, "check_account", step("account", account_errno))
+    return calls

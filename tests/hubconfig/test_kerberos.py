@@ -15,8 +15,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pamela
 import pytest
+from support import stub_pam
 from tornado import web
 
 from hubconfig import kerberos
@@ -73,30 +73,12 @@ def test_a_refusal_and_a_silent_kdc_are_told_apart(fake_kinit, monkeypatch):
     assert "kdc_servers" in info.value.log_message
 
 
-def pam_stub(monkeypatch, auth_errno=None, account_errno=None):
-    calls = []
-
-    def authenticate(username, password, service, encoding):
-        calls.append(("auth", username, service))
-        if auth_errno is not None:
-            raise pamela.PAMError(errno=auth_errno)
-
-    def check_account(username, service, encoding):
-        calls.append(("account", username, service))
-        if account_errno is not None:
-            raise pamela.PAMError(errno=account_errno)
-
-    monkeypatch.setattr(pamela, "authenticate", authenticate)
-    monkeypatch.setattr(pamela, "check_account", check_account)
-    return calls
-
-
 def authenticator() -> TwinhubKerberosAuthenticator:
     return TwinhubKerberosAuthenticator(realm=REALM)
 
 
 def test_a_login_keeps_the_persons_ticket(monkeypatch, fake_kinit):
-    calls = pam_stub(monkeypatch)
+    calls = stub_pam(monkeypatch)
     model = asyncio.run(authenticator().authenticate(None, {"username": "john.doe", "password": "right"}))
     assert calls == [("auth", "john.doe", "twinhub-krb5"), ("account", "john.doe", "twinhub-krb5")]
     assert model == {
@@ -106,13 +88,13 @@ def test_a_login_keeps_the_persons_ticket(monkeypatch, fake_kinit):
 
 
 def test_refused_by_pam_is_a_failed_login(monkeypatch, fake_kinit):
-    pam_stub(monkeypatch, auth_errno=7)  # PAM_AUTH_ERR
+    stub_pam(monkeypatch, auth_errno=7)  # PAM_AUTH_ERR
     assert asyncio.run(authenticator().authenticate(None, {"username": "john.doe", "password": "wrong"})) is None
 
 
 @pytest.mark.parametrize(("step", "says"), [("auth", "Kerberos realm's servers"), ("account", "user directory")])
 def test_a_service_that_cannot_be_asked_is_named(monkeypatch, step, says):
-    pam_stub(monkeypatch, **{f"{step}_errno": 9})  # PAM_AUTHINFO_UNAVAIL
+    stub_pam(monkeypatch, **{f"{step}_errno": 9})  # PAM_AUTHINFO_UNAVAIL
     with pytest.raises(web.HTTPError) as info:
         asyncio.run(authenticator().authenticate(None, {"username": "john.doe", "password": "right"}))
     assert info.value.status_code == 503

@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import asyncio
 
-import pamela
 import pytest
+from support import stub_pam
 from tornado import web
 
 from hubconfig.pam import TwinhubPAMAuthenticator
 
 
 def login(monkeypatch, auth_errno=None, account_errno=None, user="john.doe"):
-    calls = []
-
-    def authenticate(username, password, service, encoding):
-        calls.append(("auth", username, service))
-        if auth_errno is not None:
-            raise pamela.PAMError(errno=auth_errno)
-
-    def check_account(username, service, encoding):
-        calls.append(("account", username, service))
-        if account_errno is not None:
-            raise pamela.PAMError(errno=account_errno)
-
-    monkeypatch.setattr(pamela, "authenticate", authenticate)
-    monkeypatch.setattr(pamela, "check_account", check_account)
+    calls = stub_pam(monkeypatch, auth_errno, account_errno)
     a = TwinhubPAMAuthenticator()
     return asyncio.run(a.authenticate(None, {"username": user, "password": "pw"})), calls
 
