@@ -238,6 +238,28 @@ def test_nbviewer_has_its_own_origin_and_gets_no_session():
     assert "DNS:nbviewer.molecule.test" in names
 
 
+def test_owncloud_has_its_own_name_and_takes_big_uploads():
+    """ownCloud's name reaches ownCloud with what its web and sync clients send; big bodies stream through."""
+    resolve = "--resolve cloud.molecule.test:443:127.0.0.1"
+    page = json.loads(PROXY.check_output(f"{CURL} {resolve} -u alice:pw https://cloud.molecule.test/remote.php/dav/files/alice/"))
+    assert page["port"] == 8080
+    assert page["path"] == "/remote.php/dav/files/alice/"
+    assert page["host"] == "cloud.molecule.test"
+    assert page["forwarded_proto"] == "https"
+    assert page["authorization"].startswith("Basic ")  # WebDAV's login reaches ownCloud
+    # 20 MB: over the hub's limits (1m, 4m here), under ownCloud's.
+    sent = PROXY.check_output(
+        f"head -c 20971520 /dev/zero | {CURL} {resolve} -X POST --data-binary @- https://cloud.molecule.test/remote.php/dav/uploads/alice/x"
+    )
+    assert json.loads(sent)["received"] == 20971520
+    dav = PROXY.check_output(
+        f"{CURL} {resolve} -o /dev/null -w '%{{http_code}} %{{redirect_url}}' https://cloud.molecule.test/.well-known/caldav"
+    )
+    assert dav == "301 https://cloud.molecule.test/remote.php/dav"
+    names = PROXY.check_output("openssl x509 -in /etc/nginx/tls/proxy.crt -noout -ext subjectAltName")
+    assert "DNS:cloud.molecule.test" in names
+
+
 def test_the_hubs_nbviewer_link_leaves_the_hub_origin():
     out = PROXY.check_output(f"{CURL} -o /dev/null -w '%{{http_code}} %{{redirect_url}}' https://proxy1/services/nbviewer/")
     assert out == "302 https://nbviewer.molecule.test/"
