@@ -501,9 +501,10 @@ SCHEMA: dict[str, Any] = obj(
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 300,
-                    "default": 1,
+                    "default": 300,
                     "description": "seconds a user's server trusts the hub's word on who may use it: a revoked share"
-                    " stops working within this (JupyterHub's own 0 means for ever, so 1 is the least)",
+                    " stops working within this; lower also means a hub outage longer than it fails requests to"
+                    " servers (JupyterHub's own 0 means for ever, so 1 is the least)",
                 },
             }
         ),

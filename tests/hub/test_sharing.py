@@ -21,7 +21,8 @@ CODE_MAX = 600
 
 @pytest.fixture(scope="module")
 def hub():
-    settings = {"sharing": {"enabled": True, "code_max_lifetime": CODE_MAX}}
+    # Revocation within a second (auth_cache_seconds 1; no hub outage in this test).
+    settings = {"sharing": {"enabled": True, "code_max_lifetime": CODE_MAX, "auth_cache_seconds": 1}}
     with running_hub(users=["alice", "bob", "carol"], settings=settings) as h:
         yield h
 
