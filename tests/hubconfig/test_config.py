@@ -715,7 +715,9 @@ def other_value(key: tuple[str, ...], spec: dict[str, Any], current: Any, tmp_pa
     if kind == "boolean":
         return not current
     if kind in ("integer", "number"):
-        return min(current + 7, spec.get("maximum", current + 7))
+        # Another value within the bounds (below a default that is the maximum).
+        value = min(current + 7, spec.get("maximum", current + 7))
+        return value if value != current else max(current - 7, spec.get("minimum", current - 7))
     if name == "bind_dn_template":
         return ["cn={username},dc=alt"]
     if name == "proxy_peer_api_urls":
