@@ -33,10 +33,9 @@ import tempfile
 
 import pamela
 from tornado import web
-from tornado.concurrent import run_on_executor
 from traitlets import Integer, Unicode
 
-from hubconfig.pam import UNAVAILABLE, AccountsUnavailable, TwinhubPAMAuthenticator
+from hubconfig.pam import TwinhubPAMAuthenticator
 
 # What MIT's tools say when no KDC of the realm answers (krb5 error table).
 NO_KDC = ("Cannot contact any KDC", "Cannot find KDC", "Cannot resolve network address")
@@ -128,23 +127,12 @@ class TwinhubKerberosAuthenticator(TwinhubPAMAuthenticator):
     def principal(self, username: str) -> str:
         return f"{username}@{self.realm}"
 
-    @run_on_executor
-    def _check_password(self, username: str, password: str) -> None:
-        # The two PAM steps apart, so that "cannot be asked" names the right
-        # service: the KDC (pam_krb5, auth) or sssd (pam_sss, account).
-        try:
-            pamela.authenticate(username, password, service=self.service, encoding=self.encoding)
-        except pamela.PAMError as exc:
-            if exc.errno in UNAVAILABLE:
-                raise KDCUnavailable(self.realm, str(exc)) from exc
-            raise
-        if self.check_account:
-            try:
-                pamela.check_account(username, service=self.service, encoding=self.encoding)
-            except pamela.PAMError as exc:
-                if exc.errno in UNAVAILABLE:
-                    raise AccountsUnavailable() from exc
-                raise
+    def unavailable(self, step: str, exc: pamela.PAMError) -> web.HTTPError:
+        # The auth step is pam_krb5's (the KDC); the account step stays sssd's.
+        if step == "auth":
+            self.log.error("PAM cannot ask the KDC of %s: %s", self.realm, exc)
+            return KDCUnavailable(self.realm, str(exc))
+        return super().unavailable(step, exc)
 
     async def authenticate(self, handler, data):
         username = await super().authenticate(handler, data)

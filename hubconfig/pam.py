@@ -50,9 +50,23 @@ class TwinhubPAMAuthenticator(PAMAuthenticator):
 
     @run_on_executor
     def _check_password(self, username: str, password: str) -> None:
-        pamela.authenticate(username, password, service=self.service, encoding=self.encoding)
+        self._step("auth", pamela.authenticate, username, password)
         if self.check_account:
-            pamela.check_account(username, service=self.service, encoding=self.encoding)
+            self._step("account", pamela.check_account, username)
+
+    def _step(self, step: str, call, *args: str) -> None:
+        """One PAM step; "cannot be asked" becomes the 503 of the service behind that step."""
+        try:
+            call(*args, service=self.service, encoding=self.encoding)
+        except pamela.PAMError as exc:
+            if exc.errno in UNAVAILABLE:
+                raise self.unavailable(step, exc) from exc
+            raise
+
+    def unavailable(self, step: str, exc: pamela.PAMError) -> web.HTTPError:
+        """The error page for a PAM step whose service cannot be asked (here sssd, for both steps)."""
+        self.log.error("PAM cannot ask the directory (sssd offline or not running): %s", exc)
+        return AccountsUnavailable()
 
     async def check_allowed(self, username, authentication=None):
         if super().check_allowed(username, authentication):
@@ -68,9 +82,6 @@ class TwinhubPAMAuthenticator(PAMAuthenticator):
         try:
             await self._check_password(username, data["password"])
         except pamela.PAMError as exc:
-            if exc.errno in UNAVAILABLE:
-                self.log.error("PAM cannot ask the directory for %r (sssd offline or not running): %s", shown, exc)
-                raise AccountsUnavailable() from exc
             self.log.warning("PAM login refused for %r: %s", shown, exc)
             return None
         return username
