@@ -435,6 +435,24 @@ SCHEMA: dict[str, Any] = obj(
                 "shared_enabled": {"type": "boolean", "default": True},
                 "shared_host_path": {**PATH, "default": "/srv/twinhub/shared"},
                 "shared_mount_path": {**PATH, "default": "/home/jovyan/shared"},
+                "shared_locks": obj(
+                    {
+                        "enabled": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "a file under the shared area open in one user's server is read-only in"
+                            " the others' (the notebook image's twinhub_locks)",
+                        },
+                        "lifetime_seconds": {
+                            "type": "integer",
+                            "minimum": 5,
+                            "maximum": 3600,
+                            "default": 120,
+                            "description": "seconds a lock outlives its holder's last sign of life (a server that"
+                            " went away without letting go); the holder lets go after half of it unused",
+                        },
+                    }
+                ),
                 "local_state_dir": {**PATH, "default": "/tmp/twinhub-state"},
                 "homedir_service_url": {
                     **OPT_URL,

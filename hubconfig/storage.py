@@ -32,6 +32,31 @@ def sqlite_off_network_storage(c: Any, state_dir: str) -> None:
     ]
 
 
+def shared_locks(c: Any, st: dict[str, Any]) -> None:
+    """Locks on the shared area (the notebook image's twinhub_locks, issue 20).
+
+    The lock's directory is where servers see the shared area, as a path
+    under the server's root (the home); one mounted elsewhere is not under
+    Jupyter's contents at all and has nothing to lock.
+    """
+    locks = st["shared_locks"]
+    home, shared = Path(st["home_mount_path"]), Path(st["shared_mount_path"])
+    if not (st["shared_enabled"] and locks["enabled"] and shared.is_relative_to(home) and shared != home):
+        # Jupyter's own contents manager: no locks, nothing else changes.
+        c.Spawner.args = [
+            *c.Spawner.get("args", []),
+            "--ServerApp.contents_manager_class=jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager",
+        ]
+        return
+    c.Spawner.args = [
+        *c.Spawner.get("args", []),
+        f"--LockingContentsManager.locked_dirs={shared.relative_to(home).as_posix()}",
+        f"--LockingContentsManager.lock_lifetime={locks['lifetime_seconds']}",
+    ]
+    # `twinhub-lock FILE` in a terminal reads locks with the same lifetime.
+    environment.add(c, {"TWINHUB_LOCK_LIFETIME": str(locks["lifetime_seconds"])})
+
+
 def home_creator(cfg: dict[str, Any]):
     """pre_spawn_hook: make home/<escaped user> (uid:gid, 0700) before the first spawn.
 
@@ -89,6 +114,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     st = cfg["storage"]
     kind = cfg["spawner"]["type"]
     sqlite_off_network_storage(c, st["local_state_dir"])
+    shared_locks(c, st)
     if kind in ("docker", "swarm"):
         volumes = {st["home_host_path"]: st["home_mount_path"]}
         if st["shared_enabled"]:

@@ -160,7 +160,7 @@ class Hub:
 @contextlib.contextmanager
 def running_hub(users: list[str] | None = None, db: Path | None = None, settings: dict | None = None) -> Iterator[Hub]:
     """A hub for `users` (default: alice and bob); `db`: a SQLite file kept across hubs; `settings`: more
-    top-level sections of the platform config (e.g. {"sharing": {...}})."""
+    top-level sections of the platform config (e.g. {"sharing": {...}}), merged into the lab's by key."""
     if not (CHP_BIN / "configurable-http-proxy").exists():
         raise RuntimeError("configurable-http-proxy missing: `./twinhub hub-e2e` installs it with npm")
     docker("network", "rm", NETWORK, check=False)
@@ -182,7 +182,9 @@ def running_hub(users: list[str] | None = None, db: Path | None = None, settings
         cfg["auth"]["allowed_users"] = users
     if db:
         cfg["hub"]["db_url"] = f"sqlite:///{db}"
-    cfg.update(settings or {})
+    for key, value in (settings or {}).items():
+        # A section's keys are added to the lab's (storage keeps its paths).
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value
     (workdir / "platform.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = dict(
         os.environ,

@@ -411,6 +411,32 @@ def test_home_and_shared_mounts_and_local_sqlite(base, tmp_path):
     assert c.Spawner.environment["TWINHUB_IPYTHON_HIST_FILE"].startswith("/tmp/")
 
 
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ({}, ["--LockingContentsManager.locked_dirs=shared", "--LockingContentsManager.lock_lifetime=120"]),
+        (
+            {"shared_mount_path": "/home/jovyan/team/common", "shared_locks": {"lifetime_seconds": 30}},
+            ["--LockingContentsManager.locked_dirs=team/common", "--LockingContentsManager.lock_lifetime=30"],
+        ),
+        ({"shared_locks": {"enabled": False}}, ["--ServerApp.contents_manager_class="]),
+        # Mounted outside the server's root: Jupyter does not see it, nothing to lock.
+        ({"shared_mount_path": "/srv/shared"}, ["--ServerApp.contents_manager_class="]),
+        ({"shared_enabled": False}, ["--ServerApp.contents_manager_class="]),
+    ],
+    ids=["default", "nested-mount", "off", "outside-root", "no-shared-area"],
+)
+def test_locks_on_the_shared_area(base, tmp_path, storage, expected):
+    base["storage"] = storage
+    c = configured(base, tmp_path)
+    args = [a for a in c.Spawner.args if "LockingContentsManager" in a or "contents_manager_class" in a]
+    assert len(args) == len(expected), args
+    for arg, prefix in zip(args, expected, strict=True):
+        assert arg.startswith(prefix), (arg, prefix)
+    locked = any(a.startswith("--LockingContentsManager") for a in args)
+    assert ("TWINHUB_LOCK_LIFETIME" in c.Spawner.environment) is locked
+
+
 def test_home_directory_created_private(base, tmp_path):
     import os
 
