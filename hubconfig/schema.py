@@ -519,10 +519,19 @@ SCHEMA: dict[str, Any] = obj(
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 300,
+                    "default": 1,
+                    "description": "seconds a user's server trusts the hub's word on who may use it before asking"
+                    " again: a revoked share stops working within this (JupyterHub's own 0 means for ever, so 1 is"
+                    " the least)",
+                },
+                "auth_outage_seconds": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 3600,
                     "default": 300,
-                    "description": "seconds a user's server trusts the hub's word on who may use it: a revoked share"
-                    " stops working within this; lower also means a hub outage longer than it fails requests to"
-                    " servers (JupyterHub's own 0 means for ever, so 1 is the least)",
+                    "description": "while the hub cannot be asked (a failover, a failed switch), a user's server"
+                    " keeps to the hub's last answer about a token for up to this long after it (0: never; requests"
+                    " then fail until a hub answers); a refusal is never kept over",
                 },
             }
         ),

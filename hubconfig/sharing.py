@@ -13,12 +13,16 @@ grants it from the platform's policy:
 - how long a share code lives at most (`code_max_lifetime`): JupyterHub
   accepts up to a year and gives a day when none is asked for; twinhub's
   handler refuses a longer one and gives the maximum when that is shorter;
-- how soon a revoked share stops working (`auth_cache_seconds`): a user's
-  server keeps the hub's answer about a token that long (JupyterHub's 5
-  minutes by default). Shorter is a trade: the server asks the hub again
-  after it, so a hub outage longer than it (a failed switch: ~35 s) fails
-  requests to servers; the failover suite found 190 of 386 failed with 1 s.
-  JupyterHub reads 0 as "keep it for ever", so 1 is the least.
+- how soon a revoked share stops working (`auth_cache_seconds`, 1 s by
+  default): a user's server keeps the hub's answer about a token that long
+  (JupyterHub's own default is 5 minutes) and then asks again. While no hub
+  can be asked (a failover, a switch to a hub that does not start) the
+  server keeps to the hub's last positive answer for `auth_outage_seconds`
+  (the notebook image's twinhub_hubauth), so a short cache does not fail
+  requests in an outage; a refusal is never kept over. With the plain 1 s
+  cache the failover suite saw 190 of 386 requests to a server fail during
+  a ~35 s outage. JupyterHub reads a cache age of 0 as "for ever", so 1 is
+  the least.
 
 A share grants access to one server: `access:servers!server=owner/name`.
 """
@@ -95,8 +99,13 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
     sharing = cfg["sharing"]
     if sharing["enabled"]:
         # Users' servers ask the hub who may use them and keep the answer
-        # this long: a revoked share ends within it (docstring: the trade).
-        c.Spawner.args = [*c.Spawner.get("args", []), f"--HubOAuth.cache_max_age={sharing['auth_cache_seconds']}"]
+        # this long: a revoked share ends within it; while the hub cannot be
+        # asked they keep its last answer (docstring).
+        c.Spawner.args = [
+            *c.Spawner.get("args", []),
+            f"--HubOAuth.cache_max_age={sharing['auth_cache_seconds']}",
+            f"--TwinhubHubAuth.outage_seconds={sharing['auth_outage_seconds']}",
+        ]
     c.JupyterHub.tornado_settings = {
         **c.JupyterHub.get("tornado_settings", {}),
         "twinhub_sharing": {"codes": sharing["enabled"] and sharing["codes"], "code_max_lifetime": sharing["code_max_lifetime"]},

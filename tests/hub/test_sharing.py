@@ -9,11 +9,14 @@ platform's longest lifetime and the codes switch are enforced by the hub.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import time
 from datetime import datetime
 
 import pytest
+import requests
 from hubrun import Hub, run_code, running_hub
 
 CODE_MAX = 600
@@ -127,3 +130,37 @@ def test_the_platform_limits_share_codes(hub, alice):
     bob = Person(hub, "bob")
     assert bob.api.post(f"{hub.url}/hub/api/share-codes/alice/", json={}).status_code in (403, 404)
     assert bob.api.post(f"{hub.url}/hub/api/shares/alice/", json={"user": "bob"}).status_code in (403, 404)
+
+
+def test_the_server_keeps_the_hubs_last_answer_while_no_hub_answers_and_never_a_refusal(hub, alice):
+    """A 1 s cache makes revocation quick; a frozen hub (a takeover, a failed switch) must not fail requests."""
+    bob = Person(hub, "bob")
+    assert alice.api.post(f"{hub.url}/hub/api/shares/alice/", json={"user": "bob"}).status_code == 200
+    assert bob.status("alice") == 200
+    assert alice.status("alice") == 200
+    unseen = Person(hub, "bob")  # a token alice's server has not been asked about
+    os.kill(hub.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(1.2)  # past the server's 1 s trust in the hub's answers
+        waits = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert bob.status("alice") == 200
+            assert alice.status("alice") == 200
+            waits.append(time.monotonic() - t0)
+            time.sleep(0.5)
+        print(f"\nrequests to alice's server with the hub frozen: {', '.join(f'{w:.2f}' for w in waits)} s")
+        assert waits[0] < 6  # the first waits for the hub (hub_wait 2 s per token), the rest take its last answer
+        assert max(waits[1:]) < 1
+        # A token the hub never vouched for to this server is not let in.
+        try:
+            refused = unseen.api.get(f"{hub.url}/user/alice/api/status", timeout=6, allow_redirects=False).status_code
+        except requests.exceptions.ReadTimeout:
+            refused = "timeout"
+        assert refused != 200
+    finally:
+        os.kill(hub.proc.pid, signal.SIGCONT)
+    # The hub is back: alice revokes, and bob is refused at his next request.
+    assert alice.api.patch(f"{hub.url}/hub/api/shares/alice/", json={"user": "bob"}).status_code == 200
+    time.sleep(1.1)
+    assert bob.status("alice") == 403

@@ -887,8 +887,10 @@ def test_sharing_for_everyone_or_for_groups(base, tmp_path):
     c = configured(merge(base, {"sharing": {"enabled": True}}), tmp_path)
     assert {"shares!user", "read:users:name", "read:groups:name"} <= set(roles_by_name(c)["user"]["scopes"])
     assert c.JupyterHub.tornado_settings["twinhub_sharing"] == {"codes": True, "code_max_lifetime": 86400}
-    # A revoked share ends within auth_cache_seconds (JupyterHub's 5 minutes unless set).
-    assert "--HubOAuth.cache_max_age=300" in c.Spawner.args
+    # A revoked share ends within auth_cache_seconds (1 s), and the servers
+    # keep the hub's last answer 300 s while no hub can be asked.
+    assert "--HubOAuth.cache_max_age=1" in c.Spawner.args
+    assert "--TwinhubHubAuth.outage_seconds=300" in c.Spawner.args
     assert "--NotebookNotary.db_file=:memory:" in c.Spawner.args  # storage's arguments kept
     only = {"enabled": True, "groups": ["sharers"], "with_users": False, "codes": False}
     c = configured(merge(base, {"sharing": only}), tmp_path)

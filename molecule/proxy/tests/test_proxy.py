@@ -238,6 +238,30 @@ def test_nbviewer_has_its_own_origin_and_gets_no_session():
     assert "DNS:nbviewer.molecule.test" in names
 
 
+def test_a_published_notebooks_page_links_back_to_the_visitors_own_server():
+    """nbviewer's page of a published notebook gets "Open in twinhub": the same file in one's own server."""
+    resolve = "--resolve nbviewer.molecule.test:443:127.0.0.1"
+
+    def page(path: str) -> str:
+        return PROXY.check_output(f"{CURL} {resolve} -H 'Accept: text/html' 'https://nbviewer.molecule.test{path}'")
+
+    html = page("/localfile/john-2edoe/run%2042.ipynb")
+    assert "<h1>/localfile/john-2edoe/run%2042.ipynb</h1>" in html  # the page itself is nbviewer's
+    link = (
+        '<a class="twinhub-open" target="_blank" rel="noopener"'
+        ' href="https://proxy1/hub/user-redirect/lab/tree/shared/published/john-2edoe/run%2042.ipynb"'
+    )
+    assert link in html
+    assert html.index("Open in twinhub</a>") < html.index("</body>")
+    # Only on notebooks' pages, and never with a quote from the address in it.
+    assert "twinhub-open" not in page("/localfile/john-2edoe/")
+    assert "twinhub-open" not in page("/localfile/x%22onmouseover%3D%22alert(1).ipynb")
+    quoted = PROXY.check_output(
+        f"{CURL} {resolve} --path-as-is -H 'Accept: text/html' 'https://nbviewer.molecule.test/localfile/a\"b.ipynb'"
+    )
+    assert "twinhub-open" not in quoted
+
+
 def test_owncloud_has_its_own_name_and_takes_big_uploads():
     """ownCloud's name reaches ownCloud with what its web and sync clients send; big bodies stream through."""
     resolve = "--resolve cloud.molecule.test:443:127.0.0.1"
