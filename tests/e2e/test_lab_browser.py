@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 from labhub import LAB, User, lab_hub, proxy_url, server_url
+from labkit import ROOT
 
 CHROMIUM = shutil.which("chromium")
 
@@ -95,5 +96,47 @@ def test_a_page_on_alices_server_cannot_act_for_the_admin_who_opens_it(browser):
     finally:
         # The home outlives the server: the probe goes, then the servers.
         alice.api.delete(f"{server_url(hub, alice.api, 'alice')}/api/contents/probe.html", timeout=30)
+        for user in (alice, bob):
+            user.stop_quietly()
+
+
+def test_a_shared_notebook_alice_holds_opens_read_only_in_bobs_jupyterlab(browser):
+    """Locks on shared/ (issue 20) as a person sees them: JupyterLab says read-only and will not save."""
+    import uuid
+
+    hub = lab_hub()
+    alice, bob = User(hub, "alice"), User(hub, "bob")
+    for user in (alice, bob):
+        user.spawn("small")
+    name = f"shared/browser-{uuid.uuid4().hex[:6]}.ipynb"
+    alice_url, bob_url = server_url(hub, alice.api, "alice"), server_url(hub, bob.api, "bob")
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}],
+    }
+    try:
+        # alice saves it from her server: hers while she works on it.
+        r = alice.api.put(f"{alice_url}/api/contents/{name}", json={"type": "notebook", "content": notebook})
+        assert r.status_code in (200, 201), r.text
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.goto(f"{proxy_url()}/hub/login")
+        page.fill("input[name=username]", "bob")
+        page.fill("input[name=password]", hub.password)
+        page.click("input[type=submit], button[type=submit]")
+        page.wait_for_url("**/hub/**")
+        page.goto(f"{bob_url}/lab/tree/{name}")
+        label = page.locator(".jp-NotebookPanel .jp-ToolbarLabelComponent")
+        label.first.wait_for(timeout=60000)
+        shown = label.first.inner_text()
+        page.screenshot(path=str(ROOT / ".cache" / "lab" / "browser-locked-notebook.png"))
+        print(f"\nbob's JupyterLab on {name}: {shown!r}")
+        assert "read-only" in shown
+        # Save is refused in the page: JupyterLab tells him to save a copy.
+        page.keyboard.press("Control+s")
+        page.get_by_text("is read-only").first.wait_for(timeout=10000)
+        assert "x = 1" in (ROOT / ".cache" / "lab" / "storage-root" / name).read_text()
+    finally:
         for user in (alice, bob):
             user.stop_quietly()
