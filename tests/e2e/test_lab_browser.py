@@ -8,6 +8,7 @@ the proxy itself (--host-resolver-rules); the machine's DNS is not touched.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from labhub import LAB, User, lab_hub, proxy_url, server_url
@@ -125,7 +126,8 @@ def test_a_shared_notebook_alice_holds_opens_read_only_in_bobs_jupyterlab(browse
         page.fill("input[name=username]", "bob")
         page.fill("input[name=password]", hub.password)
         page.click("input[type=submit], button[type=submit]")
-        page.wait_for_url("**/hub/**")
+        # His server runs: the hub sends him on to it.
+        page.wait_for_url(lambda url: "/hub/login" not in url)
         page.goto(f"{bob_url}/lab/tree/{name}")
         label = page.locator(".jp-NotebookPanel .jp-ToolbarLabelComponent")
         label.first.wait_for(timeout=60000)
@@ -134,9 +136,14 @@ def test_a_shared_notebook_alice_holds_opens_read_only_in_bobs_jupyterlab(browse
         print(f"\nbob's JupyterLab on {name}: {shown!r}")
         assert "read-only" in shown
         # Save is refused in the page: JupyterLab tells him to save a copy.
+        # JupyterLab first asks which kernel: none needed here.
+        page.locator(".jp-Dialog").get_by_role("button", name="No Kernel").click(timeout=30000)
+        page.locator(".jp-Notebook").first.click()
         page.keyboard.press("Control+s")
-        page.get_by_text("is read-only").first.wait_for(timeout=10000)
+        page.get_by_text('Use "Save as').first.wait_for(timeout=10000)
         assert "x = 1" in (ROOT / ".cache" / "lab" / "storage-root" / name).read_text()
     finally:
+        for leftover in (ROOT / ".cache" / "lab" / "storage-root" / "shared").glob(f"*{Path(name).stem}*"):
+            leftover.unlink()
         for user in (alice, bob):
             user.stop_quietly()
