@@ -67,3 +67,21 @@ async def shared_notebook(
             yield YNotebook(doc)
     finally:
         conn.close()
+
+
+def notebook(source: str = "x = 1") -> dict:
+    """A one-cell notebook (nbformat 4.5) as the contents API takes it."""
+    cell = {"cell_type": "code", "id": "c1", "source": source, "metadata": {}, "outputs": [], "execution_count": None}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+
+
+def source(nb: YNotebook) -> str:
+    """The first cell's text of a live notebook."""
+    return str(nb.ycells[0]["source"])
+
+
+def type_into(nb: YNotebook, text: str) -> None:
+    """Type at the end of the first cell, as an editor does (one Y transaction)."""
+    with nb.ydoc.transaction():
+        cell = nb.ycells[0]["source"]
+        cell.insert(len(cell), text)

@@ -334,11 +334,18 @@ if AsyncLargeFileManager is not None:
             # takes it over once another holder's expires; a look at the
             # model alone (a listing, another tab) only reads it.
             now = time.time()
-            if content or now - self._opened.get(os_path, -1e9) < self.lock_lifetime / 2:
-                self._opened[os_path] = now
-                lock = self.locks.acquire(os_path)
-            else:
-                lock = self.locks.read(os_path)
+            try:
+                if content or now - self._opened.get(os_path, -1e9) < self.lock_lifetime / 2:
+                    self._opened[os_path] = now
+                    lock = self.locks.acquire(os_path)
+                else:
+                    lock = self.locks.read(os_path)
+            except OSError as error:
+                # A directory this server may not write (a read-only
+                # dataset under shared/): no lock to take; the file opens as
+                # Jupyter says it may.
+                self.log.debug("twinhub_locks: no lock on %s: %s", path, error)
+                return model
             if lock is not None and not self.locks.mine(lock):
                 model["writable"] = False
             model["twinhub_lock"] = self.lock_model(path, lock)
@@ -348,7 +355,12 @@ if AsyncLargeFileManager is not None:
             if model.get("type") == "directory" or not self.is_locked_path(path):
                 return await super().save(model, path)
             os_path = self._os(path)
-            lock = self.locks.acquire(os_path)
+            try:
+                lock = self.locks.acquire(os_path)
+            except OSError as error:
+                # No lock can be written there: Jupyter's save says what it can do.
+                self.log.debug("twinhub_locks: no lock on %s: %s", path, error)
+                return await super().save(model, path)
             if lock is not None and not self.locks.mine(lock):
                 if "chunk" in model or "content" not in model:
                     raise self._refused(path, lock, "nothing was written")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from labhub import LAB, User, lab_hub, proxy_url, server_url
 from labkit import ROOT
+from ydocclient import notebook
 
 CHROMIUM = shutil.which("chromium")
 
@@ -49,6 +50,21 @@ def browser():
         b.close()
 
 
+def logged_in(browser, hub, name: str):
+    """A new browser page logged in to the hub as name through the form (on to their server if it runs).
+
+    The lab CA is not in the browser's store: certificate errors are
+    ignored, the origins (scheme, host, port) are the real ones.
+    """
+    page = browser.new_context(ignore_https_errors=True).new_page()
+    page.goto(f"{proxy_url()}/hub/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", hub.password)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+    return page
+
+
 def test_a_page_on_alices_server_cannot_act_for_the_admin_who_opens_it(browser):
     hub = lab_hub()
     alice, bob = User(hub, "alice"), User(hub, "bob")
@@ -60,14 +76,7 @@ def test_a_page_on_alices_server_cannot_act_for_the_admin_who_opens_it(browser):
         page_html = "<!doctype html><title>probe</title><p>hello from alice</p>"
         r = alice.api.put(f"{alice_url}/api/contents/probe.html", json={"type": "file", "format": "text", "content": page_html})
         assert r.status_code in (200, 201), r.text
-        # The lab CA is not in the browser's store: certificate errors are
-        # ignored, the origins (scheme, host, port) are the real ones.
-        page = browser.new_context(ignore_https_errors=True).new_page()
-        page.goto(f"{proxy_url()}/hub/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", hub.password)
-        page.click("input[type=submit], button[type=submit]")
-        page.wait_for_url("**/hub/**")
+        page = logged_in(browser, hub, "admin")
         hub_cookies = {c["name"] for c in page.context.cookies(proxy_url())}
         assert any(name.startswith("__Host-") for name in hub_cookies), hub_cookies
 
@@ -111,23 +120,11 @@ def test_a_shared_notebook_alice_holds_opens_read_only_in_bobs_jupyterlab(browse
         user.spawn("small")
     name = f"shared/browser-{uuid.uuid4().hex[:6]}.ipynb"
     alice_url, bob_url = server_url(hub, alice.api, "alice"), server_url(hub, bob.api, "bob")
-    notebook = {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {},
-        "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}],
-    }
     try:
         # alice saves it from her server: hers while she works on it.
-        r = alice.api.put(f"{alice_url}/api/contents/{name}", json={"type": "notebook", "content": notebook})
+        r = alice.api.put(f"{alice_url}/api/contents/{name}", json={"type": "notebook", "content": notebook()})
         assert r.status_code in (200, 201), r.text
-        page = browser.new_context(ignore_https_errors=True).new_page()
-        page.goto(f"{proxy_url()}/hub/login")
-        page.fill("input[name=username]", "bob")
-        page.fill("input[name=password]", hub.password)
-        page.click("input[type=submit], button[type=submit]")
-        # His server runs: the hub sends him on to it.
-        page.wait_for_url(lambda url: "/hub/login" not in url)
+        page = logged_in(browser, hub, "bob")
         page.goto(f"{bob_url}/lab/tree/{name}")
         label = page.locator(".jp-NotebookPanel .jp-ToolbarLabelComponent")
         label.first.wait_for(timeout=60000)

@@ -18,16 +18,12 @@ import uuid
 import pytest
 from labhub import User, lab_exec, lab_hub, running_task, server_url, task_container
 from labkit import ROOT
+from ydocclient import notebook
 
 # Where every lab host has /srv/twinhub (inventories/lab/group_vars/all/storage.yml).
 SHARED = ROOT / ".cache" / "lab" / "storage-root" / "shared"
 
-NOTEBOOK = {
-    "nbformat": 4,
-    "nbformat_minor": 5,
-    "metadata": {},
-    "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}],
-}
+NOTEBOOK = notebook()
 
 
 @pytest.fixture(scope="module")

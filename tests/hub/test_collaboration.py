@@ -12,14 +12,9 @@ import time
 import pytest
 from hubrun import docker, running_hub
 from test_sharing import Person
-from ydocclient import shared_notebook
+from ydocclient import notebook, shared_notebook, source, type_into
 
-NOTEBOOK = {
-    "nbformat": 4,
-    "nbformat_minor": 5,
-    "metadata": {},
-    "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}],
-}
+NOTEBOOK = notebook()
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +30,6 @@ async def until(check, timeout: float = 10) -> float:
         assert time.monotonic() - t0 < timeout, "the other side never saw the change"
         await asyncio.sleep(0.01)
     return time.monotonic() - t0
-
-
-def source(nb) -> str:
-    return str(nb.ycells[0]["source"])
-
-
-def type_into(nb, text: str) -> None:
-    """Type at the end of the first cell, as an editor does (one Y transaction)."""
-    with nb.ydoc.transaction():
-        cell = nb.ycells[0]["source"]
-        cell.insert(len(cell), text)
 
 
 def test_two_users_edit_one_notebook_and_see_each_others_changes(hub):

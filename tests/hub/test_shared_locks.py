@@ -22,16 +22,11 @@ import time
 import pytest
 from hubrun import docker, running_hub
 from test_sharing import Person
-from ydocclient import shared_notebook
+from ydocclient import notebook, shared_notebook, source, type_into
 
 LIFETIME = 8  # storage.shared_locks.lifetime_seconds for this hub
 
-NOTEBOOK = {
-    "nbformat": 4,
-    "nbformat_minor": 5,
-    "metadata": {},
-    "cells": [{"cell_type": "code", "id": "c1", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}],
-}
+NOTEBOOK = notebook()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +108,9 @@ def test_one_writer_the_others_read_only_with_the_holder_named(hub, people):
     # "Save a copy" on request, and nbdime to see what differs.
     r = bob.api.post(f"{hub.url}/user/bob/api/twinhub/locks/copy/shared/plan.ipynb")
     assert r.status_code == 201, r.text
-    assert re.fullmatch(r"shared/plan-bob-\d{8}T\d{6}Z\.ipynb", r.json()["path"])
+    # Made in the same second as the first: "-2" keeps both.
+    assert re.fullmatch(r"shared/plan-bob-\d{8}T\d{6}Z(-2)?\.ipynb", r.json()["path"])
+    assert r.json()["path"] != copy
     diff = docker(
         "exec", f"{hub.cfg['spawner']['name_prefix']}-bob", "nbdiff", "--no-color", "shared/plan.ipynb", copy,
     ).stdout  # fmt: skip
@@ -134,14 +131,17 @@ def test_one_writer_the_others_read_only_with_the_holder_named(hub, people):
     assert contents(alice, "alice", "shared/plan.ipynb").json()["writable"] is False
 
 
-def source(nb) -> str:
-    return str(nb.ycells[0]["source"])
-
-
-def type_into(nb, text: str) -> None:
-    with nb.ydoc.transaction():
-        cell = nb.ycells[0]["source"]
-        cell.insert(len(cell), text)
+def test_a_read_only_directory_under_shared_opens_without_a_lock(hub, people):
+    """A dataset the servers may only read (no lock can be written beside it) still opens."""
+    alice, _bob = people
+    data = hub.home_root.parent / "shared" / "dataset"
+    data.mkdir()
+    (data / "survey.ipynb").write_text(json.dumps(NOTEBOOK))
+    data.chmod(0o555)  # root's, read-only for the notebook uid
+    r = contents(alice, "alice", "shared/dataset/survey.ipynb")
+    assert r.status_code == 200, r.text
+    assert r.json()["writable"] is False
+    assert "twinhub_lock" not in r.json()
 
 
 def on_disk(hub, name: str) -> str:
