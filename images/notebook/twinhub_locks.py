@@ -206,12 +206,18 @@ class LockStore:
                 return fresh
         return self.read(path)
 
+    def _renewed(self, path: Path, lock: Lock, now: float) -> Lock:
+        """Our lock, rewritten with a new expiry once a third of its life has gone."""
+        if lock.expires - now >= self.lifetime * 2 / 3:
+            return lock
+        lock = Lock(lock.holder, lock.server, lock.token, lock.acquired, now + self.lifetime)
+        self._rewrite(path, lock)
+        return lock
+
     def touch(self, path: Path, lock: Lock) -> Lock:
-        """The file was used here: rewrite the lock once a third of its life has gone."""
+        """The file was used here: keep the lock."""
         now = self.clock()
-        if lock.expires - now < self.lifetime * 2 / 3:
-            lock = Lock(lock.holder, lock.server, lock.token, lock.acquired, now + self.lifetime)
-            self._rewrite(path, lock)
+        lock = self._renewed(path, lock, now)
         self.held[path] = (lock, now)
         return lock
 
@@ -238,10 +244,7 @@ class LockStore:
                 # was broken by hand): no longer ours.
                 self.held.pop(path, None)
                 continue
-            if current.expires - now < self.lifetime * 2 / 3:
-                fresh = Lock(current.holder, current.server, current.token, current.acquired, now + self.lifetime)
-                self._rewrite(path, fresh)
-                self.held[path] = (fresh, used)
+            self.held[path] = (self._renewed(path, current, now), used)
 
     def release_all(self) -> None:
         for path in list(self.held):
@@ -401,18 +404,13 @@ if AsyncLargeFileManager is not None:
     class LocksHandler(APIHandler):
         """GET: who holds PATH. DELETE: let it go (this server's lock only)."""
 
+        # Registered only when the contents manager is LockingContentsManager.
         auth_resource = "contents"
-
-        def _cm(self) -> LockingContentsManager:
-            cm = self.contents_manager
-            if not isinstance(cm, LockingContentsManager):
-                raise web.HTTPError(404, "locks are off on this server (contents_manager_class)")
-            return cm
 
         @web.authenticated
         @authorized
         async def get(self, path):
-            cm = self._cm()
+            cm = self.contents_manager
             if not cm._os(path).is_file():
                 raise web.HTTPError(404, f"No such file: {path}")
             lock = cm.locks.read(cm._os(path))
@@ -421,7 +419,7 @@ if AsyncLargeFileManager is not None:
         @web.authenticated
         @authorized
         async def delete(self, path):
-            cm = self._cm()
+            cm = self.contents_manager
             released = cm.locks.release(cm._os(path))
             self.set_status(204 if released else 409)
             if not released:
@@ -437,11 +435,8 @@ if AsyncLargeFileManager is not None:
         @web.authenticated
         @authorized
         async def post(self, path):
-            cm = self.contents_manager
-            if not isinstance(cm, LockingContentsManager):
-                raise web.HTTPError(404, "locks are off on this server (contents_manager_class)")
-            body = json.loads(self.request.body or b"{}") if self.request.body else None
-            copy = await cm.save_copy(path, body if isinstance(body, dict) and body else None)
+            body = json.loads(self.request.body) if self.request.body else None
+            copy = await self.contents_manager.save_copy(path, body if isinstance(body, dict) and body else None)
             self.set_status(201)
             self.finish(json.dumps({"path": copy}))
 
