@@ -105,7 +105,8 @@ def main() -> int:
             goods = [end + wall for _, end, url, status in poller.results if url == hub_api and status == 200]
             stages = breakdown(t_kill + wall, log_times(new, t_kill + wall - 2), goods)
             fails = len(poller.failures())
-            kept = running_task("bob")["ID"] == task["ID"] and bob.run("x") == "42"
+            same_task = running_task("bob")["ID"] == task["ID"]
+            kept = same_task and bob.run("x") == "42"
             outages.append(outage)
             failed += fails
             drops += len(links.drops)
@@ -113,8 +114,9 @@ def main() -> int:
             parts.append(stages)
             print(
                 f"run {run:2d}: killed {active}'s hub; outage {outage:5.2f}s (standby serving after {took:4.2f}s);"
-                f" {fails} failed of {len(poller.results)} requests; {len(links.drops)} websocket drops"
-                f" ({sum(links.answers)} round trips on 2); server {'kept' if kept else 'LOST'};"
+                f" {poller.summary()}; {len(links.drops)} websocket drops"
+                f" ({sum(links.answers)} round trips on 2){''.join(f' [{why}]' for _, _, why in links.drops)};"
+                f" server {'kept' if kept else 'LOST (' + ('kernel variable gone' if same_task else 'task replaced') + ')'};"
                 f" takeover: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()),
                 flush=True,
             )

@@ -87,9 +87,9 @@ def test_variable_reference_is_current():
 def test_molecule_scenarios_name_their_hosts_uniquely():
     # Molecule's docker driver names containers after the platforms: two
     # scenarios sharing a name would destroy each other's hosts when they
-    # run at the same time (./twinhub molecule runs two lanes).
+    # run at the same time (./twinhub molecule runs two or three at once).
     sys.path.insert(0, str(ROOT / "tools"))
-    from molecule_lanes import platform_names
+    from molecule_queue import platform_names
 
     seen: dict[str, str] = {}
     for scenario in sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml")):
@@ -98,6 +98,22 @@ def test_molecule_scenarios_name_their_hosts_uniquely():
             seen[name] = scenario
     shared = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())["platforms"]
     assert [p["name"] for p in shared] == ["${MOLECULE_SCENARIO_NAME}"]
+
+
+def test_molecule_queue_holds_every_scenario_once_longest_first():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from molecule_queue import SECONDS_IN_CI, queue
+
+    scenarios = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+    order = queue(scenarios)
+    assert sorted(order) == scenarios
+    # The timing table names only scenarios that exist (a removed one is
+    # taken out of it) and orders the known ones longest first; a new one
+    # counts as long and runs early.
+    assert set(SECONDS_IN_CI) <= set(scenarios)
+    known = [SECONDS_IN_CI[s] for s in order if s in SECONDS_IN_CI]
+    assert known == sorted(known, reverse=True)
+    assert queue(["nbviewer", "a-new-one", "proxy"]) == ["a-new-one", "proxy", "nbviewer"]
 
 
 def test_molecule_hosts_are_started_with_the_lab_flags_once_each(monkeypatch):
