@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -220,8 +221,9 @@ def wait_healthy(hub: Hub, t0: float, timeout: float = 60) -> float:
     raise RuntimeError(f"hub not healthy in {timeout}s:\n" + hub.log.read_text()[-4000:])
 
 
-def stop_hub(hub: Hub, workdir: Path) -> None:
+def stop_hub(hub: Hub, workdir: Path, slow: float = 10) -> None:
     proc, cfg = hub.proc, hub.cfg
+    t0 = time.monotonic()
     proc.terminate()
     try:
         # A loaded machine (CI runs everything on two cores) can take a while.
@@ -230,6 +232,12 @@ def stop_hub(hub: Hub, workdir: Path) -> None:
         proc.kill()
         proc.wait(10)
         raise
+    if (took := time.monotonic() - t0) > slow:
+        # Seen once in a CI rehearsal (every hub took ~30 s, not ~1 s): said
+        # in pytest's warnings summary with what the hub logged last, before
+        # its log is removed below.
+        tail = "\n".join(hub.log.read_text(errors="replace").splitlines()[-15:])
+        warnings.warn(f"the hub took {took:.0f}s to stop; its last log lines:\n{tail}", stacklevel=2)
     prefix = cfg["spawner"]["name_prefix"]
     ids = docker("ps", "-aq", "--filter", f"name={prefix}").stdout.split()
     if ids:
