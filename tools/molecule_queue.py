@@ -18,8 +18,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 
 # Wall seconds of each scenario in CI on the 2-core build machine
@@ -52,14 +50,6 @@ SECONDS_IN_CI = {
     "nbviewer": 33,
 }
 UNKNOWN = max(SECONDS_IN_CI.values())
-
-
-def platform_names(scenario: str) -> list[str]:
-    data = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text()) or {}
-    platforms = data.get("platforms")
-    if platforms is None:  # the shared config's one host, named after the scenario
-        return [scenario]
-    return [str(p["name"]) for p in platforms]
 
 
 def queue(scenarios: list[str]) -> list[str]:
