@@ -519,15 +519,37 @@ def wait_serving(host: str, timeout: float = 90) -> float:
     return time.monotonic() - t0
 
 
-def wait_standby(host: str, timeout: float = 120) -> None:
-    """Until host's hub container runs again (as the standby)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def leader_sessions() -> dict[str, int]:
+    """The hubs' leader supervisors on the hub database (holder and standby alike), by client address."""
+    out = lab_exec(
+        "services", "su", "postgres", "-c",
+        "psql -tA -d jupyterhub -c \"SELECT host(client_addr), count(*) FROM pg_stat_activity"
+        " WHERE datname = 'jupyterhub' AND application_name = 'twinhub-leader' GROUP BY 1\"",
+    ).stdout  # fmt: skip
+    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if "|" in line}
+
+
+def wait_standby(host: str, timeout: float = 120) -> float:
+    """Seconds until host's hub stands by: its container runs and its leader
+    supervisor waits on the lock in the database, so it takes over the moment
+    the serving hub's session ends.
+
+    A running container is not enough: after a restart (of the hub, or of
+    its whole host) the supervisor needs a moment to connect, and a serving
+    hub killed before then comes back (systemd, ~5 s) and takes its own lock
+    again: no failover happens.
+    """
+    t0 = time.monotonic()
+    address = container_ip(host)
+    state = "its hub container is not running"
+    while time.monotonic() - t0 < timeout:
         r = lab_exec(host, "docker", "inspect", "-f", "{{.State.Running}}", "twinhub-hub", check=False)
         if r.stdout.strip() == "true":
-            return
+            state = "its leader supervisor has no session on the hub database"
+            if leader_sessions().get(address) and host not in LAB.serving_hubs():
+                return time.monotonic() - t0
         time.sleep(1)
-    raise AssertionError(f"{host}'s hub did not come back as the standby within {timeout}s")
+    raise AssertionError(f"{host}'s hub did not stand by within {timeout}s: {state}")
 
 
 def switch(to: str, *extra: str) -> tuple[subprocess.CompletedProcess, float]:

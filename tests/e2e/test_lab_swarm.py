@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 
+from labhub import active_hub, wait_standby
 from support import ansible_playbook, lab, lab_exec, swarm_nodes
 
 MANAGERS = {"hub-a", "hub-b", "services"}
@@ -79,3 +80,8 @@ def test_swarm_survives_losing_a_hub_host():
         time.sleep(2)
     assert nodes["hub-b"]["Status"] == "Ready", nodes
     assert nodes["hub-b"]["ManagerStatus"] == "Reachable", nodes
+    # And its hub stands by again (the pair can fail over), by itself too.
+    serving, _ = active_hub()
+    assert serving == "hub-a"
+    took = wait_standby("hub-b", timeout=180)
+    print(f"hub-b's hub stands by again {took:.0f}s after its host rejoined the Swarm")
