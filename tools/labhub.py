@@ -498,14 +498,16 @@ class Bob:
         return p
 
 
+def sessions_by_address(where: str) -> dict[str, int]:
+    """Sessions on the hub database that match `where` (SQL on pg_stat_activity), counted by client address."""
+    sql = f"SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE datname = 'jupyterhub' AND {where} GROUP BY 1"
+    out = lab_exec("services", "su", "postgres", "-c", f'psql -tA -d jupyterhub -c "{sql}"').stdout
+    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if "|" in line}
+
+
 def hub_connections() -> dict[str, int]:
     """Sessions of JupyterHub itself (not the leader supervisors) on the hub database, by client address."""
-    out = lab_exec(
-        "services", "su", "postgres", "-c",
-        "psql -tA -d jupyterhub -c \"SELECT host(client_addr), count(*) FROM pg_stat_activity WHERE datname = 'jupyterhub'"
-        " AND usename = 'jupyterhub' AND application_name NOT LIKE 'twinhub-leader%' GROUP BY 1\"",
-    ).stdout  # fmt: skip
-    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if "|" in line}
+    return sessions_by_address("usename = 'jupyterhub' AND application_name NOT LIKE 'twinhub-leader%'")
 
 
 def wait_serving(host: str, timeout: float = 90) -> float:
@@ -521,12 +523,7 @@ def wait_serving(host: str, timeout: float = 90) -> float:
 
 def leader_sessions() -> dict[str, int]:
     """The hubs' leader supervisors on the hub database (holder and standby alike), by client address."""
-    out = lab_exec(
-        "services", "su", "postgres", "-c",
-        "psql -tA -d jupyterhub -c \"SELECT host(client_addr), count(*) FROM pg_stat_activity"
-        " WHERE datname = 'jupyterhub' AND application_name = 'twinhub-leader' GROUP BY 1\"",
-    ).stdout  # fmt: skip
-    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if "|" in line}
+    return sessions_by_address("application_name = 'twinhub-leader'")
 
 
 def wait_standby(host: str, timeout: float = 120) -> float:

@@ -20,34 +20,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Wall seconds of each scenario in CI on the 2-core build machine
-# (2026-12-07, two workers beside the lab's deploy). Only the order reads
-# them: a stale figure makes the queue less tight, never a test different.
-# A scenario not listed here counts as long (it runs early).
+# Wall seconds of each scenario in CI on the 2-core build machine: the
+# mean of two CI runs (2026-12-06 and -07, two workers beside the lab's
+# deploy; one scenario's time swings up to 2x with what runs beside it).
+# Only the order reads them: a stale figure makes the queue less tight,
+# never a test different. A scenario not listed here counts as long (it
+# runs early).
 SECONDS_IN_CI = {
-    "proxy": 426,
-    "backup": 307,
-    "lemonldap": 285,
-    "ldap": 206,
-    "swarm": 184,
-    "postgres": 166,
-    "registry": 146,
-    "kdc": 132,
-    "hub": 129,
+    "proxy": 384,
+    "backup": 268,
+    "lemonldap": 246,
+    "hub": 203,
+    "postgres": 195,
+    "swarm": 168,
+    "ldap": 164,
+    "monitoring": 155,
+    "registry": 142,
+    "sssd": 134,
     "slurm": 127,
-    "monitoring": 122,
-    "log_shipping": 121,
-    "docker": 118,
-    "firewall": 107,
-    "relay": 94,
-    "nfs_client": 86,
-    "nfs_server": 85,
-    "sssd": 82,
-    "twinhub": 69,
-    "common": 62,
-    "owncloud": 42,
-    "pki": 35,
-    "nbviewer": 33,
+    "kdc": 120,
+    "log_shipping": 116,
+    "docker": 110,
+    "firewall": 108,
+    "relay": 106,
+    "nfs_server": 92,
+    "nfs_client": 78,
+    "common": 69,
+    "twinhub": 62,
+    "owncloud": 59,
+    "pki": 46,
+    "nbviewer": 42,
 }
 UNKNOWN = max(SECONDS_IN_CI.values())
 
