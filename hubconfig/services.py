@@ -22,7 +22,7 @@ def apply(c: Any, cfg: dict[str, Any]) -> None:
             {
                 "name": "idle-culler",
                 "command": [
-                    sys.executable, "-m", "jupyterhub_idle_culler",
+                    sys.executable, "-m", "hubconfig.culler",  # jupyterhub_idle_culler; SIGINT ends it
                     f"--timeout={culler['timeout']}", f"--cull-every={culler['every']}",
                 ],
             }

@@ -187,7 +187,7 @@ def test_a_job_waiting_in_the_queue_says_so_on_the_pending_page(john):
 # The hub's own idle culler program (its idle-culler service runs the same),
 # with a 10 s timeout, run in the serving hub's container until it culls.
 CULLER = (
-    "python -m jupyterhub_idle_culler --url=http://127.0.0.1:{port}/hub/api --timeout=10 --cull-every=5"
+    "python -m hubconfig.culler --url=http://127.0.0.1:{port}/hub/api --timeout=10 --cull-every=5"
     " > /tmp/culler-e2e.log 2>&1 & c=$!;"
     " for i in $(seq 120); do grep -q 'Culling server' /tmp/culler-e2e.log && break; sleep 0.5; done;"
     " sleep 2; kill $c; cat /tmp/culler-e2e.log; rm -f /tmp/culler-e2e.log"

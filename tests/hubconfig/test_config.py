@@ -639,6 +639,9 @@ def test_services_and_scoped_roles(base, secrets_dir, tmp_path):
     assert "url" not in nbviewer
     assert nbviewer["info"]["url"] == "https://nbviewer.example.org"
     assert "admin:users" not in roles["idle-culler"]["scopes"]
+    # Run so that JupyterHub's SIGINT stops it at once (tests/hubconfig/test_culler.py).
+    culler = next(s for s in c.JupyterHub.services if s["name"] == "idle-culler")
+    assert culler["command"][1:3] == ["-m", "hubconfig.culler"]
     assert c.JupyterHub.authenticate_prometheus is True
     # Users' servers learn where to publish and the URL nbviewer shows it at.
     assert c.Spawner.environment["TWINHUB_NBVIEWER_URL"] == "https://nbviewer.example.org"
