@@ -533,7 +533,7 @@ def wait_standby(host: str, timeout: float = 120) -> float:
 
     A running container is not enough: after a restart (of the hub, or of
     its whole host) the supervisor needs a moment to connect, and a serving
-    hub killed before then comes back (systemd, ~5 s) and takes its own lock
+    hub killed before then comes back (systemd, ~3-4 s) and takes its own lock
     again: no failover happens.
     """
     t0 = time.monotonic()
