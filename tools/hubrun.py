@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -199,7 +198,6 @@ def running_hub(users: list[str] | None = None, db: Path | None = None, settings
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "hubconfig" / "jupyterhub_config.py")],
         cwd=workdir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-        preexec_fn=interruptible,
     )  # fmt: skip
     hub = Hub(cfg["hub"]["bind_url"], proc, cfg, home_root, log)
     try:
@@ -223,18 +221,6 @@ def wait_healthy(hub: Hub, t0: float, timeout: float = 60) -> float:
     raise RuntimeError(f"hub not healthy in {timeout}s:\n" + hub.log.read_text()[-4000:])
 
 
-def interruptible() -> None:
-    """SIGINT back to its default in the hub, as a terminal starts it.
-
-    A shell that starts a job in the background without job control (CI
-    runners can) starts it with SIGINT ignored, and the hub's managed
-    services (the idle culler) inherit that: JupyterHub stops a service with
-    SIGINT first and waits before harder signals, so every hub took ~30 s to
-    stop instead of ~1 s (measured: the hub suite 318 s instead of ~115 s).
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def stop_hub(hub: Hub, workdir: Path, slow: float = 10) -> None:
     proc, cfg = hub.proc, hub.cfg
     t0 = time.monotonic()
@@ -248,8 +234,8 @@ def stop_hub(hub: Hub, workdir: Path, slow: float = 10) -> None:
         raise
     if (took := time.monotonic() - t0) > slow:
         # Said in pytest's warnings summary with what the hub logged last,
-        # before its log is removed below (how the ignored SIGINT above was
-        # found).
+        # before its log is removed below (how the idle culler's swallowed
+        # SIGINT was found: hubconfig/culler.py).
         tail = "\n".join(hub.log.read_text(errors="replace").splitlines()[-15:])
         warnings.warn(f"the hub took {took:.0f}s to stop; its last log lines:\n{tail}", stacklevel=2)
     prefix = cfg["spawner"]["name_prefix"]
